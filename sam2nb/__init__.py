@@ -1,0 +1,56 @@
+"""sam2nb: a Jupyter workbench for Meta's SAM 2.1.
+
+A flat public namespace::
+
+    import sam2nb as s2
+    s2.info()                         # GPU, driver, torch/CUDA, traps and fixes
+    engine = s2.load("tiny")          # one cached model per kernel ("test": untrained, CPU)
+    video = s2.open_video("clip.mp4") # lazy: nothing is decoded until a frame is read
+"""
+
+from ._version import __version__
+from .checkpoints import (
+    MODELS,
+    CachedModel,
+    ModelSpec,
+    cache_dir,
+    checkpoint_path,
+    download,
+    get_spec,
+    list_models,
+    load_state_dict,
+    verify_checkpoint,
+)
+from .errors import CheckpointError, ModelError, Sam2nbError, VideoError
+from .info import SystemInfo, diagnose, info
+from .model import Engine, current, load, unload
+from .video import VideoSource, open_video, read_image, to_rgb8
+
+__all__ = [
+    "MODELS",
+    "CachedModel",
+    "CheckpointError",
+    "Engine",
+    "ModelError",
+    "ModelSpec",
+    "Sam2nbError",
+    "SystemInfo",
+    "VideoError",
+    "VideoSource",
+    "__version__",
+    "cache_dir",
+    "checkpoint_path",
+    "current",
+    "diagnose",
+    "download",
+    "get_spec",
+    "info",
+    "list_models",
+    "load",
+    "load_state_dict",
+    "open_video",
+    "read_image",
+    "to_rgb8",
+    "unload",
+    "verify_checkpoint",
+]

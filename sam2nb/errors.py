@@ -1,0 +1,22 @@
+"""Exceptions that sam2nb raises for bad input or a broken environment.
+
+Every message names the thing that is wrong and says how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class Sam2nbError(Exception):
+    """Base class of every error sam2nb raises on purpose."""
+
+
+class CheckpointError(Sam2nbError):
+    """A checkpoint is missing, cannot be downloaded, or is truncated or corrupt."""
+
+
+class VideoError(Sam2nbError, ValueError):
+    """A video, image folder or frame array cannot be opened or read."""
+
+
+class ModelError(Sam2nbError):
+    """A model variant is unknown, or an engine was used after it was unloaded."""

@@ -1,0 +1,62 @@
+"""Makes odd and broken media files for the tests, in temp folders."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None):
+    end = len(data) if end is None else end
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        header = 8
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+            header = 16
+        elif size == 0:
+            size = end - pos
+        yield kind.decode("latin1"), pos, size, header
+        pos += size
+
+
+_CONTAINERS = {"moov", "trak", "mdia", "minf", "stbl", "edts", "dinf", "udta"}
+
+
+def _shift_chunk_offsets(moov: bytearray, delta: int, start: int = 8) -> None:
+    for kind, pos, size, header in list(_boxes(bytes(moov), start, None)):
+        if kind in _CONTAINERS:
+            sub = moov[pos : pos + size]
+            _shift_chunk_offsets(sub, delta, header)
+            moov[pos : pos + size] = sub
+        elif kind in ("stco", "co64"):
+            n = struct.unpack(">I", moov[pos + 12 : pos + 16])[0]
+            fmt, width = (">I", 4) if kind == "stco" else (">Q", 8)
+            for i in range(n):
+                off = pos + 16 + i * width
+                (v,) = struct.unpack(fmt, moov[off : off + width])
+                moov[off : off + width] = struct.pack(fmt, v + delta)
+
+
+def faststart(src: Path, dst: Path) -> Path:
+    """Rewrite an mp4 with its index (moov) before the data, as streaming sites serve them."""
+    data = Path(src).read_bytes()
+    boxes = {k: (p, s) for k, p, s, _ in _boxes(data)}
+    mp, ms = boxes["moov"]
+    dp, _ = boxes["mdat"]
+    if mp < dp:
+        Path(dst).write_bytes(data)
+        return Path(dst)
+    moov = bytearray(data[mp : mp + ms])
+    _shift_chunk_offsets(moov, ms)
+    out = data[:dp] + bytes(moov) + data[dp:mp] + data[mp + ms :]
+    Path(dst).write_bytes(out)
+    return Path(dst)
+
+
+def truncated_copy(src: Path, dst: Path, fraction: float) -> Path:
+    """Copy the first ``fraction`` of a file's bytes (an interrupted download)."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * fraction)])
+    return Path(dst)
