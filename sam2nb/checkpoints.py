@@ -40,8 +40,7 @@ class ModelSpec:
         config: the hydra config name inside the ``sam2`` package.
         filename: the checkpoint's file name in the cache (None for the test model).
         url: the official download URL (None for the test model).
-        num_bytes: the checkpoint's exact size in bytes, when known.
-        approx_mb: the checkpoint's approximate size in MB (for display).
+        num_bytes: the checkpoint's exact size in bytes.
         params_m: parameters, in millions.
         image_size: the model's input size in pixels.
         untrained: True for random weights (the test model): its masks mean nothing.
@@ -54,10 +53,14 @@ class ModelSpec:
     filename: str | None
     url: str | None
     num_bytes: int | None
-    approx_mb: int
     params_m: float
     image_size: int = 1024
     untrained: bool = False
+
+    @property
+    def approx_mb(self) -> int:
+        """The checkpoint's size in MB, for display."""
+        return round((self.num_bytes or 0) / 1e6)
 
     @property
     def label(self) -> str:
@@ -67,27 +70,26 @@ class ModelSpec:
         return f"{'SAM 2.1' if self.family == 'sam2.1' else 'SAM 2'} {self.size}"
 
 
-_SIZES = {  # size: (config letter, params M, 2.1 bytes, approx MB 2.1, approx MB 2.0)
-    "tiny": ("t", 38.9, 156_008_466, 156, 156),
-    "small": ("s", 46.0, 184_416_285, 184, 184),
-    "base_plus": ("b+", 80.8, 323_606_802, 324, 324),
-    "large": ("l", 224.4, 898_083_611, 898, 898),
+_SIZES = {  # size: (config letter, params in M, SAM 2.1 bytes)
+    "tiny": ("t", 38.9, 156_008_466),
+    "small": ("s", 46.0, 184_416_285),
+    "base_plus": ("b+", 80.8, 323_606_802),
+    "large": ("l", 224.4, 898_083_611),
 }
 
-# Exact sizes of the SAM 2 (July 2024) files are not published next to the URLs; the download
-# checks the server's Content-Length instead, and the size check at load time only applies where
-# the size is known.
-_SAM2_BYTES: dict[str, int | None] = {
-    "tiny": None,
-    "small": None,
-    "base_plus": None,
-    "large": None,
+# Exact sizes of the SAM 2 (July 2024) files. Meta publishes none next to the URLs; these agree
+# across several independent download manifests (and wget's Content-Length for tiny).
+_SAM2_BYTES = {
+    "tiny": 155_906_050,
+    "small": 184_309_650,
+    "base_plus": 323_493_298,
+    "large": 897_952_466,
 }
 
 
 def _specs() -> dict[str, ModelSpec]:
     out: dict[str, ModelSpec] = {}
-    for size, (letter, params, nbytes, mb21, _) in _SIZES.items():
+    for size, (letter, params, nbytes) in _SIZES.items():
         out[size] = ModelSpec(
             name=size,
             family="sam2.1",
@@ -96,10 +98,9 @@ def _specs() -> dict[str, ModelSpec]:
             filename=f"sam2.1_hiera_{size}.pt",
             url=f"{_SAM21_BASE}sam2.1_hiera_{size}.pt",
             num_bytes=nbytes,
-            approx_mb=mb21,
             params_m=params,
         )
-    for size, (letter, params, _, _, mb20) in _SIZES.items():
+    for size, (letter, params, _) in _SIZES.items():
         out[f"sam2_{size}"] = ModelSpec(
             name=f"sam2_{size}",
             family="sam2",
@@ -108,7 +109,6 @@ def _specs() -> dict[str, ModelSpec]:
             filename=f"sam2_hiera_{size}.pt",
             url=f"{_SAM2_BASE}sam2_hiera_{size}.pt",
             num_bytes=_SAM2_BYTES[size],
-            approx_mb=mb20,
             params_m=params,
         )
     out["test"] = ModelSpec(
@@ -119,7 +119,6 @@ def _specs() -> dict[str, ModelSpec]:
         filename=None,
         url=None,
         num_bytes=None,
-        approx_mb=0,
         params_m=38.9,
         image_size=256,
         untrained=True,
@@ -255,8 +254,7 @@ def list_models(cache: str | os.PathLike | None = None) -> list[CachedModel]:
             ok = spec.num_bytes is None or size == spec.num_bytes
             rows.append(CachedModel(spec, path, "cached" if ok else "wrong size"))
         elif part.is_file():
-            total = spec.num_bytes or spec.approx_mb * 1_000_000
-            pct = min(99, int(100 * part.stat().st_size / max(total, 1)))
+            pct = min(99, int(100 * part.stat().st_size / max(spec.num_bytes or 1, 1)))
             rows.append(CachedModel(spec, path, f"partial ({pct}%)"))
         else:
             rows.append(CachedModel(spec, path, "missing"))

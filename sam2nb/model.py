@@ -38,6 +38,8 @@ def _quiet_sam2() -> None:
     # sam2 warns on every mask that its optional CUDA extension is missing; without it only
     # small-hole filling is skipped (sam2's own INSTALL.md). `sam2nb info` reports it once.
     warnings.filterwarnings("ignore", message=r"cannot import name '_C' from 'sam2'")
+    # sam2's transforms use torch.jit.script, which recent torch flags as deprecated
+    warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated")
 
 
 def size_overrides(image_size: int) -> list[str]:
@@ -109,12 +111,20 @@ def build_model(
             vos_optimized=compile,
         )
     if state_dict is not None:
-        missing, unexpected = model.load_state_dict(state_dict, strict=False)
-        if missing or unexpected:
+        try:
+            missing, unexpected = model.load_state_dict(state_dict, strict=False)
+            problem = (
+                f"{len(missing)} missing and {len(unexpected)} unexpected weights "
+                f"(e.g. {(missing or unexpected)[:3]})"
+                if missing or unexpected
+                else ""
+            )
+        except RuntimeError as exc:  # shape mismatches
+            problem = str(exc).strip().splitlines()[-1].strip()
+        if problem:
             raise CheckpointError(
-                f"The checkpoint does not fit {spec.label}: {len(missing)} missing and "
-                f"{len(unexpected)} unexpected weights (e.g. {(missing or unexpected)[:3]}). "
-                "Is it the checkpoint of another variant?"
+                f"The checkpoint does not fit {spec.label}: {problem}. Is it the checkpoint of "
+                "another variant? `sam2nb models` lists which file goes with which variant."
             )
     return model.to(device).eval()
 

@@ -181,7 +181,7 @@ class _FileBackend(_Backend):
     def read(self, idx: int) -> np.ndarray:
         with self._lock:
             try:
-                frame = self._reader[idx].asnumpy()
+                frame = _native(self._reader[idx])
             except Exception as exc:
                 self._reader = self._open()  # a failed decode can leave the reader unusable
                 raise VideoError(
@@ -193,6 +193,11 @@ class _FileBackend(_Backend):
 
     def close(self) -> None:
         self._reader = None
+
+
+def _native(frame: Any) -> np.ndarray:
+    # sam2's init_state switches decord's global bridge to torch; accept either kind of frame
+    return frame.asnumpy() if hasattr(frame, "asnumpy") else frame.numpy()
 
 
 def _first_line(exc: BaseException) -> str:

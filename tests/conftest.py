@@ -17,7 +17,7 @@ def data_dir() -> Path:
     """The real media in ../shared/data (never copied into the repo)."""
     d = _data_dir()
     if not (d / "bedroom.mp4").is_file():
-        msg = f"test media not found at {d}: put shared/ beside the checkout or set SAM2NB_TEST_DATA"
+        msg = f"no test media at {d}: put shared/ beside the checkout or set SAM2NB_TEST_DATA"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)

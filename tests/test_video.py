@@ -56,6 +56,17 @@ def test_stride_picks_the_right_frames(bedroom):
     assert np.array_equal(strided[5], full[22])
 
 
+def test_frames_stay_numpy_after_sam2_switches_the_decord_bridge(bedroom):
+    import decord
+
+    decord.bridge.set_bridge("torch")  # what sam2's init_state does to the whole process
+    try:
+        frame = s2.open_video(bedroom)[7]
+        assert isinstance(frame, np.ndarray) and frame.shape == (540, 960, 3)
+    finally:
+        decord.bridge.set_bridge("native")
+
+
 def test_other_real_videos(data_dir):
     cups = s2.open_video(data_dir / "cups.mp4")
     assert len(cups) == 300 and cups.size == (1280, 720)
