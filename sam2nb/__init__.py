@@ -23,6 +23,7 @@ from .checkpoints import (
     verify_checkpoint,
 )
 from .errors import CheckpointError, ModelError, Sam2nbError, VideoError
+from .image import ImagePrediction, PromptError, segment_image
 from .info import SystemInfo, diagnose, info
 from .model import Engine, current, load, unload
 from .video import VideoSource, open_video, read_image, to_rgb8
@@ -32,8 +33,10 @@ __all__ = [
     "CachedModel",
     "CheckpointError",
     "Engine",
+    "ImagePrediction",
     "ModelError",
     "ModelSpec",
+    "PromptError",
     "Sam2nbError",
     "SystemInfo",
     "VideoError",
@@ -52,6 +55,7 @@ __all__ = [
     "load_state_dict",
     "open_video",
     "read_image",
+    "segment_image",
     "to_rgb8",
     "unload",
     "verify_checkpoint",
