@@ -418,6 +418,7 @@ def _fetch(
 
     part = _part_path(dest)
     have = part.stat().st_size if part.is_file() else 0
+    total = expected
     if expected is not None and have > expected:
         part.unlink()
         have = 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from .errors import ModelError
+
 _DTYPES = ("bfloat16", "float16", "float32")
 _ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}
 
@@ -109,7 +111,7 @@ def resolve(device: str | None = None, dtype: Any = None) -> tuple[Any, str]:
     capability, bf16 = None, False
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise ModelError(
                 "device='cuda' was asked for but torch sees no CUDA GPU: run `sam2nb info` "
                 "for the cause and the fix."
             )

@@ -282,10 +282,7 @@ def load(
     with _LOCK:
         if _CURRENT is not None and _CURRENT_KEY == key and _CURRENT._model is not None:
             return _CURRENT
-        if _CURRENT is not None:  # free the previous model before building the next one
-            _CURRENT.unload()
-            _CURRENT, _CURRENT_KEY = None, None
-        state_dict = None
+        state_dict = None  # read (and download) first: a failure keeps the current engine
         if ckpt is not None:
             if not ckpt.is_file() and checkpoint is None and download:
                 checkpoints.download(spec, cache, progress=progress)
@@ -296,15 +293,18 @@ def load(
                 )
             # the official size applies to cached files, not to a file the user names
             state_dict = checkpoints.load_state_dict(ckpt, spec, check_size=checkpoint is None)
+        model = build_model(spec, state_dict, device="cpu", compile=compile)
+        del state_dict
+        if _CURRENT is not None:  # free the previous model's (GPU) memory before moving in
+            _CURRENT.unload()
+            _CURRENT, _CURRENT_KEY = None, None
         if dev.type == "cuda":
             import torch
 
             if devmod.use_tf32("cuda", torch.cuda.get_device_capability(dev)):
                 torch.backends.cuda.matmul.allow_tf32 = True
                 torch.backends.cudnn.allow_tf32 = True
-        model = build_model(spec, state_dict, device=dev, compile=compile)
-        del state_dict
-        engine = Engine(spec, dev, dt, bool(compile), ckpt, model)
+        engine = Engine(spec, dev, dt, bool(compile), ckpt, model.to(dev))
         _CURRENT, _CURRENT_KEY = engine, key
         return engine
 

@@ -113,6 +113,16 @@ def test_missing_checkpoint_never_falls_back_to_the_test_model(tmp_path):
     assert s2.current() is None or s2.current().name != "test"
 
 
+def test_a_failed_load_keeps_the_current_engine(engine, tmp_path):
+    with pytest.raises(s2.CheckpointError):
+        s2.load("small", device="cpu", cache=tmp_path, download=False)
+    wrong = tmp_path / "tiny.pt"
+    torch.save({"model": engine.model.state_dict()}, wrong)
+    with pytest.raises(s2.CheckpointError, match="does not fit"):
+        s2.load("large", device="cpu", checkpoint=wrong)
+    assert s2.current() is engine and engine.video_predictor is not None
+
+
 def test_loads_a_real_checkpoint_file_with_weights_only(tmp_path):
     src = modmod.build_model(s2.get_spec("test"), seed=3)
     path = tmp_path / "my_finetune.pt"
