@@ -22,23 +22,46 @@ from .checkpoints import (
     load_state_dict,
     verify_checkpoint,
 )
-from .errors import CheckpointError, ModelError, Sam2nbError, VideoError
+from .errors import (
+    CheckpointError,
+    ModelError,
+    OutOfMemory,
+    Sam2nbError,
+    SessionBusy,
+    SessionError,
+    VideoError,
+)
+from .frames import FrameStream
 from .image import ImagePrediction, PromptError, segment_image
 from .info import SystemInfo, diagnose, info
 from .model import Engine, current, load, unload
+from .persist import load_session, replay, save_session
+from .prompts import TrackedObject, read_log
+from .session import Session
+from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
-    "MODELS",
     "CachedModel",
     "CheckpointError",
     "Engine",
+    "FrameResult",
+    "FrameStream",
     "ImagePrediction",
+    "MODELS",
+    "MaskRecord",
     "ModelError",
     "ModelSpec",
+    "OutOfMemory",
     "PromptError",
+    "ResultStore",
     "Sam2nbError",
+    "Session",
+    "SessionBusy",
+    "SessionError",
+    "StoreError",
     "SystemInfo",
+    "TrackedObject",
     "VideoError",
     "VideoSource",
     "__version__",
@@ -47,14 +70,19 @@ __all__ = [
     "current",
     "diagnose",
     "download",
+    "encode_masks",
     "format_models",
     "get_spec",
     "info",
     "list_models",
     "load",
+    "load_session",
     "load_state_dict",
     "open_video",
     "read_image",
+    "read_log",
+    "replay",
+    "save_session",
     "segment_image",
     "to_rgb8",
     "unload",

@@ -20,3 +20,15 @@ class VideoError(Sam2nbError, ValueError):
 
 class ModelError(Sam2nbError):
     """A model variant is unknown, or an engine was used after it was unloaded."""
+
+
+class SessionError(Sam2nbError, ValueError):
+    """A session call that cannot be done as asked (the message says why and what to do)."""
+
+
+class SessionBusy(SessionError):
+    """A prompt or a second propagation was sent while a propagation runs."""
+
+
+class OutOfMemory(ModelError):
+    """The GPU ran out of memory; what was allocated is freed and the session is unchanged."""

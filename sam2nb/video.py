@@ -194,6 +194,15 @@ class _FileBackend(_Backend):
     def close(self) -> None:
         self._reader = None
 
+    def scaled(self, w: int, h: int) -> _FileBackend:
+        """Another reader of the same file whose decoder scales frames to ``w`` x ``h``."""
+        other = object.__new__(_FileBackend)
+        other.__dict__.update(self.__dict__)
+        other._lock = threading.Lock()
+        other.size = (int(w), int(h))
+        other._reader = other._open()
+        return other
+
 
 def _native(frame: Any) -> np.ndarray:
     # sam2's init_state switches decord's global bridge to torch; accept either kind of frame
@@ -399,6 +408,22 @@ class VideoSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
             yield self[i]
+
+    def decoded_at(self, width: int, height: int) -> VideoSource | None:
+        """The same frames decoded straight to ``width`` x ``height`` by the video decoder.
+
+        This is how sam2 itself loads video files (decord's scaler), so a model fed these
+        frames sees exactly what sam2's ``init_state`` would give it. None for frame folders
+        and arrays.
+
+        Example:
+            >>> open_video(np.zeros((2, 8, 8, 3), np.uint8)).decoded_at(4, 4) is None
+            True
+        """
+        if not isinstance(self._backend, _FileBackend):
+            return None
+        r = self._range
+        return VideoSource(self._backend.scaled(width, height), r.start, r.stop, r.step)
 
     def close(self) -> None:
         """Release the decoder (the source cannot be read afterwards)."""

@@ -1,0 +1,189 @@
+"""Adapter to sam2's video inference state (the dict ``init_state`` returns).
+
+Everything here reads or edits that dict the way sam2's own methods do; nothing runs the
+model. The session (:mod:`sam2nb.session`) uses it to stream frames into ``init_state``,
+capture the predicted IoU that sam2 computes but drops, roll back a failed prompt, and
+release per-frame state outside the model's memory window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+FWD, REV = {"reverse": False}, {"reverse": True}  # shared: sam2 only reads ["reverse"]
+PATCH_LOCK = threading.RLock()
+KEYS = ("cond_frame_outputs", "non_cond_frame_outputs")
+
+
+def init_state(predictor: Any, frames: Any, width: int, height: int, offload_state: bool) -> dict:
+    """sam2's ``init_state`` with ``frames`` (a lazy frame source) in place of the preloaded video.
+
+    Example:
+        >>> state = init_state(engine.video_predictor, stream, 960, 540, False)  # doctest: +SKIP
+    """
+    import sam2.sam2_video_predictor as svp
+
+    with PATCH_LOCK:
+        original = svp.load_video_frames
+        svp.load_video_frames = lambda **kw: (frames, height, width)
+        try:
+            return predictor.init_state(
+                video_path="<sam2nb frame stream>",
+                offload_video_to_cpu=True,
+                offload_state_to_cpu=offload_state,
+            )
+        finally:
+            svp.load_video_frames = original
+
+
+@contextlib.contextmanager
+def sam2_flags(predictor: Any, corrections_as_cond: bool) -> Iterator[None]:
+    """Run sam2 with our correction policy and without its own tqdm bar (ours replaces it)."""
+    import sam2.sam2_video_predictor as svp
+
+    with PATCH_LOCK:
+        tq, old = svp.tqdm, predictor.add_all_frames_to_correct_as_cond
+        predictor.add_all_frames_to_correct_as_cond = corrections_as_cond
+        svp.tqdm = lambda it, **kw: it
+        try:
+            yield
+        finally:
+            predictor.add_all_frames_to_correct_as_cond = old
+            svp.tqdm = tq
+
+
+class IouRecorder:
+    """Captures the predicted IoU of each tracking step (per thread, only while recording)."""
+
+    def __init__(self, model: Any):
+        self.local = threading.local()
+        original = model._track_step
+
+        def _track_step(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            sink = getattr(self.local, "sink", None)
+            if sink is not None:
+                ious = out[1][2]  # (current_out, sam_outputs, ...); sam_outputs[2] = ious
+                sink.append(float(ious.float().max(dim=-1).values[0]))
+            return out
+
+        model._track_step = _track_step
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[float]]:
+        """Collect the IoUs of the steps run inside the block."""
+        self.local.sink = sink = []
+        try:
+            yield sink
+        finally:
+            self.local.sink = None
+
+
+def recorder(model: Any) -> IouRecorder:
+    """The model's IoU recorder (installed once per model)."""
+    rec = model.__dict__.get("_sam2nb_iou")
+    if rec is None:
+        rec = IouRecorder(model)
+        model.__dict__["_sam2nb_iou"] = rec
+    return rec
+
+
+def window(predictor: Any) -> int:
+    """How many frames back a tracking step reads: memory frames and object pointers."""
+    r = predictor.memory_temporal_stride_for_eval
+    reach = r * (predictor.num_maskmem - 3) + 2 + r - 1
+    return max(predictor.max_obj_ptrs_in_encoder - 1, reach)
+
+
+def cond_frames(state: dict, idx: int | None) -> list[int]:
+    """Conditioning frames of an object (pending prompts included)."""
+    if idx is None:
+        return []
+    out = state["output_dict_per_obj"][idx]["cond_frame_outputs"]
+    tmp = state["temp_output_dict_per_obj"][idx]["cond_frame_outputs"]
+    return sorted(set(out) | set(tmp))
+
+
+def output(state: dict, idx: int | None, f: int) -> dict | None:
+    """The newest output sam2 holds for an object on a frame, or None."""
+    if idx is None:
+        return None
+    for d in (state["temp_output_dict_per_obj"][idx], state["output_dict_per_obj"][idx]):
+        for key in KEYS:
+            if f in d[key]:
+                return d[key][f]
+    return None
+
+
+def has_state(state: dict, idx: int, f: int) -> bool:
+    """Whether sam2 still holds an object's state for a frame."""
+    return output(state, idx, f) is not None
+
+
+def snapshot(state: dict, idx: int, f: int) -> dict:
+    """What a prompt on frame ``f`` may change for object ``idx`` (see :func:`restore`)."""
+    temp = state["temp_output_dict_per_obj"][idx]
+    return {
+        "points": state["point_inputs_per_obj"][idx].get(f),
+        "mask": state["mask_inputs_per_obj"][idx].get(f),
+        "cond": temp["cond_frame_outputs"].get(f),
+        "non_cond": temp["non_cond_frame_outputs"].get(f),
+    }
+
+
+def restore(state: dict, idx: int, f: int, snap: dict) -> None:
+    """Undo a failed prompt: put back what :func:`snapshot` saw."""
+    temp = state["temp_output_dict_per_obj"][idx]
+    for d, key in (
+        (state["point_inputs_per_obj"][idx], "points"),
+        (state["mask_inputs_per_obj"][idx], "mask"),
+        (temp["cond_frame_outputs"], "cond"),
+        (temp["non_cond_frame_outputs"], "non_cond"),
+    ):
+        if snap[key] is None:
+            d.pop(f, None)
+        else:
+            d[f] = snap[key]
+
+
+def prune(state: dict, t: int, keep: int, pins: set[int]) -> int:
+    """Release non-conditioning state more than ``keep`` frames from frame ``t``.
+
+    State within ``keep`` frames of a conditioning frame or a pinned frame stays, so tracking
+    in either direction from a prompt sees exactly what it would without pruning.
+
+    Returns:
+        How many frame states were released.
+    """
+    dropped = 0
+    for out in state["output_dict_per_obj"].values():
+        anchors = [*out["cond_frame_outputs"], *pins]
+        non = out["non_cond_frame_outputs"]
+        for k in [k for k in non if abs(k - t) > keep]:
+            if not any(abs(k - a) <= keep for a in anchors):
+                del non[k]
+                dropped += 1
+    return dropped
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether an exception is the GPU running out of memory."""
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def free_memory(state: Any) -> None:
+    """Drop cached features and return cached GPU blocks after an out-of-memory error."""
+    import gc
+
+    import torch
+
+    if isinstance(state, dict):
+        state["cached_features"] = {}
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
