@@ -1,4 +1,4 @@
-"""The ``sam2nb`` command line: ``info``, ``models``, ``download``, ``lab``.
+"""The ``sam2nb`` command line: ``info``, ``models``, ``download``, ``lab``, ``track``.
 
 Example:
     $ sam2nb models
@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", help="folder to open (default: the repository's notebooks/)")
     s.add_argument("--browser", action="store_true", help="open a local browser too")
     s.set_defaults(func=_cmd_lab)
+
+    from .track_cli import add_parser
+
+    add_parser(sub)
     return p
 
 

@@ -360,24 +360,33 @@ class Session:
         if self.memory != "full":
             S.prune(self.state, t, self.window, self._pins)
 
-    def _ensure_memory(self, f: int, o: int) -> None:
-        """Rebuild released state before a correction on an already tracked frame.
+    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> None:
+        """Rebuild released state that a step at frame ``f`` will read.
 
-        In bounded mode or after a resume, re-track from the nearest prompt so sam2 sees the
-        state it would have had: same masks as never releasing it, at the cost of re-tracking
-        those frames.
+        A correction on a tracked frame (or a propagation starting after one) reads the
+        state of up to :attr:`window` frames before it. In bounded mode or after a resume that
+        state may have been released: re-track from the nearest prompt so sam2 sees exactly
+        the state it would have had, at the cost of re-tracking those frames.
         """
         idx = self._obj_idx(o)
-        rec = self.results.get(f, o)
-        if idx is None or rec is None or self._has_state(idx, f):
+        if idx is None:
             return
-        conds = self._cond_frames(o)
-        before = [c for c in conds if (c >= f if rec.reverse else c <= f)]
-        if not before:
+        if reverse is None:
+            rec = self.results.get(f, o)
+            if rec is None:
+                return
+            reverse = rec.reverse
+        back = 1 if reverse else -1
+        n = len(self.video)
+        window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
+        if all(self._has_state(idx, g) or self.results.get(g, o) is None for g in window):
             return
-        c = min(before) if rec.reverse else max(before)
+        conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
+        if not conds:
+            return
+        c = min(conds) if reverse else max(conds)
         for _ in self._pass(
-            c, rec.reverse, abs(f - c), lambda: False, None, "re-tracking to the correction"
+            c, reverse, abs(f - c), lambda: False, None, "re-tracking released frames"
         ):
             pass
 
@@ -543,15 +552,10 @@ class Session:
 
     def _ensure_window(self, s: int, reverse: bool) -> None:
         """Rebuild the released state just before ``s`` (bounded mode / resumed session)."""
-        step = 1 if reverse else -1
-        prev = s + step
-        if not 0 <= prev < len(self.video):
-            return
-        for o in self.objects:
-            idx = self._obj_idx(o)
-            if idx is not None and not self._has_state(idx, prev):
-                if self.results.get(prev, o) is not None:
-                    self._ensure_memory(prev, o)
+        prev = s + (1 if reverse else -1)
+        if 0 <= prev < len(self.video):
+            for o in self.objects:
+                self._ensure_memory(prev, o, reverse)
 
     def run(self, start: int | None = None, direction: str = "forward", **kwargs: Any) -> int:
         """Propagate to the end without looking at each frame; returns frames tracked.
