@@ -28,11 +28,11 @@ def test_one_click_writes_one_png_per_frame(bedroom, tmp_path, capsys):
 @pytest.mark.slow
 def test_objects_negatives_boxes_and_a_prompt_file(bedroom, tmp_path):
     prompts = tmp_path / "p.json"
-    prompts.write_text(json.dumps([{"op": "points", "frame_idx": 2, "obj_id": 3,
+    prompts.write_text(json.dumps([{"op": "points", "frame_idx": 0, "obj_id": 3,
                                     "points": [[150, 420]], "labels": [1]}]))  # fmt: skip
     out = tmp_path / "masks"
     rc = main(["track", str(bedroom), "--model", "test", "--point", "0:450,200:1",
-               "--neg", "0:300,120:1", "--box", "1:100,300,700,540:2", "--prompts", str(prompts),
+               "--neg", "0:300,120:1", "--box", "0:100,300,700,540:2", "--prompts", str(prompts),
                "--end", "5", "--out", str(out), "--quiet"])  # fmt: skip
     assert rc == 0
     lab = Image.open(out / "00004.png")
