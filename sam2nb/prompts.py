@@ -104,6 +104,31 @@ def check_obj_id(obj_id: Any) -> int:
     return int(obj_id)
 
 
+def check_mask(mask: Any, width: int, height: int) -> tuple[Any, dict]:
+    """Validate a mask prompt: ``(H, W)`` bool or 0/1, not empty. Returns it and its RLE.
+
+    Example:
+        >>> import numpy as np
+        >>> check_mask(np.eye(2), 2, 2)[1]["size"]
+        [2, 2]
+    """
+    import numpy as np
+
+    from .store import encode_masks
+
+    m = np.asarray(mask)
+    if m.shape != (height, width):
+        raise PromptError(f"the mask is {m.shape} but frames are {height}x{width} (height, width).")
+    if m.dtype != bool:
+        if not np.isin(m, (0, 1)).all():
+            raise PromptError("a mask must be bool or 0/1 values.")
+        m = m.astype(bool)
+    if not m.any():
+        raise PromptError("the mask is empty: draw at least one pixel of the object.")
+    rle = encode_masks(m[None])[0]
+    return m, {"size": rle["size"], "counts": rle["counts"].decode()}
+
+
 def _is_np_int(v: Any) -> bool:
     try:
         import numpy as np

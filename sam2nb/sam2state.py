@@ -176,6 +176,17 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def oom_message(doing: str, num_objects: int, variant: str) -> str:
+    """What to tell the user after the GPU ran out of memory."""
+    return (
+        f"The GPU ran out of memory while {doing} ({num_objects} objects, model {variant}). "
+        "What was allocated is freed and the session is unchanged. Try a smaller variant "
+        "(sam2nb.load('small') or 'tiny'), fewer objects at once, "
+        "Session(..., memory='bounded', offload_state=True) for long videos, or open the video "
+        "with max_side=... ."
+    )
+
+
 def free_memory(state: Any) -> None:
     """Drop cached features and return cached GPU blocks after an out-of-memory error."""
     import gc

@@ -1,11 +1,7 @@
 """A tracking session: objects, prompts and propagation over a streamed video.
 
-The session wraps sam2's ``SAM2VideoPredictor`` and its inference state; it never runs the
-model itself. What it adds: frames streamed from the video source instead of preloaded,
-per-frame tracking state released outside the model's memory window, results kept as RLE
-in a :class:`~sam2nb.store.ResultStore`, validated prompts that leave the session unchanged
-when they fail, a prompt log that can be saved, resumed and replayed, and propagation that
-shows progress, can be stopped, and yields frames as they finish.
+It wraps sam2's ``SAM2VideoPredictor`` and its inference state (see :mod:`sam2nb.sam2state`)
+and never runs the model itself; results go to a :class:`~sam2nb.store.ResultStore`.
 """
 
 from __future__ import annotations
@@ -22,7 +18,14 @@ from . import sam2state as S
 from .errors import OutOfMemory, Sam2nbError, SessionBusy, SessionError
 from .frames import FrameStream
 from .image import PromptError, check_box, check_points
-from .prompts import TrackedObject, check_obj_id, default_color, entry, parse_color
+from .prompts import (
+    TrackedObject,
+    check_mask,
+    check_obj_id,
+    default_color,
+    entry,
+    parse_color,
+)
 from .store import FrameResult, ResultStore
 from .video import VideoSource, open_video
 
@@ -152,13 +155,7 @@ class Session:
             return exc
         if S.is_oom(exc):
             S.free_memory(getattr(self, "state", None))
-            return OutOfMemory(
-                f"The GPU ran out of memory while {doing} ({len(self.objects)} objects, model "
-                f"{self.engine.name}). What was allocated is freed and the session is unchanged. "
-                "Try a smaller variant (sam2nb.load('small') or 'tiny'), fewer objects at once, "
-                "Session(..., memory='bounded', offload_state=True), or open the video with "
-                "max_side=... ."
-            )
+            return OutOfMemory(S.oom_message(doing, len(self.objects), self.engine.name))
         return exc
 
     # -- checks ----------------------------------------------------------------------------
@@ -280,25 +277,8 @@ class Session:
             >>> sess.add_mask(0, 1, my_mask)  # doctest: +SKIP
         """
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
-        m = np.asarray(mask)
-        w, h = self.video.size
-        if m.shape != (h, w):
-            raise PromptError(f"the mask is {m.shape} but frames are {h}x{w} (height, width).")
-        if m.dtype != bool:
-            if not np.isin(m, (0, 1)).all():
-                raise PromptError("a mask must be bool or 0/1 values.")
-            m = m.astype(bool)
-        if not m.any():
-            raise PromptError("the mask is empty: draw at least one pixel of the object.")
-        from .store import encode_masks
-
-        rle = encode_masks(m[None])[0]
-        e = entry(
-            "mask",
-            frame_idx=f,
-            obj_id=o,
-            rle={"size": rle["size"], "counts": rle["counts"].decode()},
-        )
+        m, rle = check_mask(mask, *self.video.size)
+        e = entry("mask", frame_idx=f, obj_id=o, rle=rle)
         return self._prompt(f, o, e, lambda: self.predictor.add_new_mask(self.state, f, o, m))
 
     def clear_frame(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
@@ -584,11 +564,6 @@ class Session:
     def masks(self, frame_idx: int) -> dict[int, np.ndarray]:
         """A frame's masks at video resolution, ``{obj_id: (H, W) bool}``."""
         return self.frame(frame_idx).masks()
-
-    @property
-    def num_frames(self) -> int:
-        """Frames in the video."""
-        return len(self.video)
 
     def state_frames(self) -> int:
         """How many per-frame tracking states sam2 holds now (all objects)."""

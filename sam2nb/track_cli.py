@@ -88,7 +88,7 @@ def write_masks(sess: object, out: Path) -> int:
         raise SessionError("PNG label masks hold object ids up to 255; renumber the objects.")
     palette = [0, 0, 0] + [c for i in range(1, 256) for c in PALETTE[(i - 1) % len(PALETTE)]]
     h, w = sess.video.height, sess.video.width  # type: ignore[attr-defined]
-    for f in range(sess.num_frames):  # type: ignore[attr-defined]
+    for f in range(len(sess.video)):  # type: ignore[attr-defined]
         masks = sess.results.masks(f)  # type: ignore[attr-defined]
         if len(ids) == 1:
             m = masks.get(ids[0])
@@ -103,7 +103,7 @@ def write_masks(sess: object, out: Path) -> int:
             img = Image.fromarray(lab, "P")
             img.putpalette(palette)
         img.save(out / f"{f:05d}.png")
-    return sess.num_frames  # type: ignore[attr-defined]
+    return len(sess.video)  # type: ignore[attr-defined]
 
 
 def cmd_track(args: argparse.Namespace) -> int:
