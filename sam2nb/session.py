@@ -425,10 +425,12 @@ class Session:
                 iou_list.append(next(it, None))
             scores.append(float(cur["object_score_logits"].float().flatten()[0]))
             tracked[idx][f] = S.REV if reverse else S.FWD
-        self.results.put(f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse)
-        fr = self.frame(f)
-        fr.logits = {o: masks[i, 0] for i, o in enumerate(obj_ids)}
-        return fr
+        recs = self.results.put(
+            f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
+        )
+        # every tracked object was just written: no need to read the frame back from the store
+        records = {r.obj_id: r for r in sorted(recs, key=lambda r: r.obj_id)}
+        return FrameResult(f, records, {o: masks[i, 0] for i, o in enumerate(obj_ids)})
 
     def propagate(
         self,
