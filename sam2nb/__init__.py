@@ -22,6 +22,7 @@ from .checkpoints import (
     load_state_dict,
     verify_checkpoint,
 )
+from .editor import FramePrompts, PromptEditor, frame_prompts
 from .errors import (
     CheckpointError,
     ModelError,
@@ -33,8 +34,10 @@ from .errors import (
 )
 from .frames import FrameStream
 from .image import ImagePrediction, PromptError, segment_image
+from .image_session import ImageSession
 from .info import SystemInfo, diagnose, info
 from .model import Engine, current, load, unload
+from .overlay import FrameCache, MaskLayer, Viewport, encode_jpeg, fit_size, mask_layer
 from .persist import load_session, replay, save_session
 from .prompts import TrackedObject, read_log
 from .session import Session
@@ -43,6 +46,20 @@ from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
     "CachedModel",
+    "FrameCache",
+    "FramePrompts",
+    "FrameScrubber",
+    "ImageSegmenter",
+    "ImageSession",
+    "MaskLayer",
+    "PromptCanvas",
+    "PromptEditor",
+    "VideoTracker",
+    "Viewport",
+    "encode_jpeg",
+    "fit_size",
+    "frame_prompts",
+    "mask_layer",
     "CheckpointError",
     "Engine",
     "FrameResult",
@@ -88,3 +105,19 @@ __all__ = [
     "unload",
     "verify_checkpoint",
 ]
+
+# The widgets import ipywidgets and ipycanvas: only when first used (the CLI never needs them).
+_WIDGETS = {
+    "PromptCanvas": "canvas",
+    "FrameScrubber": "scrubber",
+    "ImageSegmenter": "apps",
+    "VideoTracker": "apps",
+}
+
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WIDGETS[name]}", __name__), name)
+    raise AttributeError(f"module 'sam2nb' has no attribute {name!r}")

@@ -83,12 +83,37 @@ class IouRecorder:
 
 
 def recorder(model: Any) -> IouRecorder:
-    """The model's IoU recorder (installed once per model)."""
+    """The model's IoU recorder (installed once per model, with the memory dtype guard)."""
     rec = model.__dict__.get("_sam2nb_iou")
     if rec is None:
         rec = IouRecorder(model)
         model.__dict__["_sam2nb_iou"] = rec
+        model.memory_attention.register_forward_pre_hook(_match_memory_dtype, with_kwargs=True)
     return rec
+
+
+def _match_memory_dtype(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Cast sam2's stored bf16 memories to the query's dtype when autocast is off.
+
+    sam2 always stores memory features as bfloat16. Object pointers (float32) usually join
+    them and ``torch.cat`` promotes the lot to float32, but a frame with memories and no
+    pointers (an object whose only prompt lies ahead of the frame being tracked) hands the
+    attention pure bf16 and, without autocast (the CPU in float32), matmul fails on mixed
+    dtypes. The official predictor fails the same way; with autocast (GPUs) it runs. The
+    cast is a no-op whenever the memory is already in the query's dtype.
+    """
+    import torch
+
+    curr = kwargs.get("curr", args[0] if args else None)
+    memory = kwargs.get("memory")
+    if isinstance(curr, list):
+        curr = curr[0]
+    if curr is None or memory is None or memory.dtype == curr.dtype:
+        return args, kwargs
+    if torch.is_autocast_enabled(curr.device.type):
+        return args, kwargs
+    kwargs = dict(kwargs, memory=memory.to(curr.dtype))
+    return args, kwargs
 
 
 def window(predictor: Any) -> int:

@@ -92,6 +92,17 @@ def test_second_object_after_propagation_and_correction_restarts_there(sess):
     assert sess.objects[7].color == (255, 128, 0)
 
 
+def test_object_first_prompted_after_the_start_tracks_on_cpu_fp32(sess):
+    # sam2 stores memories as bf16; with no object pointer to promote them (object 2's only
+    # prompt lies ahead), the official predictor fails on CPU fp32 with a dtype mismatch.
+    sess.add_points(0, 1, CLICK, [1])
+    sess.add_object(2)
+    sess.add_points(4, 2, [(100, 100)], [1])
+    frames = [f.frame_idx for f in sess.propagate(start=0, max_frames=6, progress=False)]
+    assert frames == list(range(7))
+    assert sess.results.frames(2) == list(range(7))
+
+
 def test_clear_frame_and_remove_object(sess):
     sess.add_points(0, 1, CLICK, [1])
     sess.add_object(2)

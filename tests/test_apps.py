@@ -1,0 +1,88 @@
+"""The apps driven headless from Python, on real media and the real sam2 code (test model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_widgets import frontend, mouse
+
+import sam2nb as s2
+from sam2nb.video import read_image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return s2.load("test")
+
+
+def test_video_tracker_click_propagate_scrub_save_export(engine, bedroom, tmp_path):
+    app = s2.VideoTracker(bedroom, engine, save_dir=tmp_path / "run", max_width=480)
+    assert "UNTRAINED" in app.widget.children[0].value
+    vp = app.canvas.viewport
+    assert vp.display_size == (480, 270)
+    mc = app.canvas.canvas
+    mouse(mc, "mouse_down", 225.0, 100.0)  # display pixels
+    mouse(mc, "mouse_up", 225.0, 100.0)
+    assert app.errors == []
+    assert s2.frame_prompts(app.session.log)[(0, 1)].points == [(450.0, 200.0)]  # video pixels
+    assert app.session.results.get(0, 1) is not None
+    assert app.scrubber.last_render_s > 0
+    app.propagate("forward", max_frames=6)
+    assert app.wait(300) and app.errors == []
+    assert app.session.results.frames(1) == list(range(7))
+    assert app.frame_idx == 6  # followed the propagation
+    assert app.scrubber._tracked[1][:7].all()
+    app.scrubber.show(3)
+    app.scrubber.wait()
+    mouse(mc, "mouse_down", 100.0, 60.0)  # a drag on frame 3: a box for object 1
+    mouse(mc, "mouse_move", 180.0, 160.0)
+    mouse(mc, "mouse_up", 200.0, 180.0)
+    assert s2.frame_prompts(app.session.log)[(3, 1)].box == pytest.approx([200, 120, 400, 360])
+    app.undo()
+    assert (3, 1) not in s2.frame_prompts(app.session.log)
+    out = app.save()
+    assert (out / "session.json").is_file()
+    masks = app.export(tmp_path / "png")
+    assert len(list(masks.glob("*.png"))) == len(app.session.video)
+    app.scrubber.close()
+
+
+def test_tracker_errors_show_in_the_app(engine, bedroom, tmp_path):
+    app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=False, max_width=320)
+    app.run_btns["forward"].click()  # nothing to track yet
+    assert "click on an object first" in app.status.value and len(app.errors) == 1
+    app.new_object()
+    app.run_btns["forward"].click()  # an object without prompts: the session says why
+    assert "add a click, box or mask" in app.status.value
+    frontend(app.canvas.canvas, {"event": "key_down", "key": "z", "shift_key": False,
+                                 "ctrl_key": False, "meta_key": False})  # fmt: skip
+    assert "Nothing to undo" in app.status.value
+
+
+def test_image_segmenter_candidates_and_choice(engine, data_dir):
+    img = read_image(data_dir / "truck.jpg")
+    app = s2.ImageSegmenter(img, engine, max_width=640)
+    vp = app.canvas.viewport
+    x, y = vp.to_display(img.shape[1] / 2, img.shape[0] / 2)
+    mouse(app.canvas.canvas, "mouse_down", x, y)
+    mouse(app.canvas.canvas, "mouse_up", x, y)
+    assert app.errors == []
+    assert len(app.choices.options) == 3  # one click: three candidates
+    pred = app.session.candidates[1]
+    best = int(np.argmax(pred.scores))
+    assert app.choices.value == best
+    assert np.array_equal(app.masks[1], pred.masks[best])
+    other = (best + 1) % 3
+    app.choices.value = other
+    assert np.array_equal(app.masks[1], pred.masks[other])
+    mouse(app.canvas.canvas, "mouse_down", 10.0, 10.0)
+    mouse(app.canvas.canvas, "mouse_up", 200.0, 150.0)  # a box keeps the click
+    p = s2.frame_prompts(app.session.log)[(0, 1)]
+    assert p.box is not None and len(p.points) == 1
+    assert len(app.choices.options) == 1  # box + click: one answer
+    app.undo()
+    assert s2.frame_prompts(app.session.log)[(0, 1)].box is None
+    direct = s2.segment_image(engine, img, points=p.points, labels=p.labels)
+    assert np.array_equal(app.session.candidates[1].masks, direct.masks)  # same as the API

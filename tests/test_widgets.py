@@ -1,0 +1,288 @@
+"""Widget logic without a browser: frontend events injected on the comm message path, the
+draw traffic recorded, the prompts checked on a real session (test model)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import sam2nb as s2
+from sam2nb.editor import frame_prompts
+from sam2nb.overlay import runs
+
+
+def frontend(widget, content, buffers=()):
+    """Exactly what the comm delivers for a browser-side ``model.send(content)``."""
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": list(buffers)}
+    )
+
+
+def mouse(mc, event, x, y):
+    frontend(mc, {"event": event, "x": x, "y": y})
+
+
+def key(mc, k, shift=False):
+    frontend(mc, {"event": "key_down", "key": k, "shift_key": shift, "ctrl_key": False,
+                  "meta_key": False})  # fmt: skip
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every draw message ipycanvas sends: a list of [json, *buffers] byte strings."""
+    from ipycanvas.canvas import _CANVAS_MANAGER
+
+    out: list[list[bytes]] = []
+    monkeypatch.setattr(
+        _CANVAS_MANAGER, "send", lambda c, buffers=None: out.append([bytes(b) for b in buffers])
+    )
+    return out
+
+
+# -- overlay (pure) ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "size, limit, want",
+    [((1920, 1080), 960, (960, 540)), ((640, 480), 960, (640, 480)), ((1000, 333), 500, (500, 166)),
+     ((960, 540), None, (960, 540))],
+)  # fmt: skip
+def test_fit_size(size, limit, want):
+    assert s2.fit_size(*size, limit) == want
+
+
+@pytest.mark.parametrize("video, disp", [((1920, 1080), (960, 540)), ((853, 480), (640, 360))])
+def test_viewport_maps_exactly_both_ways(video, disp):
+    vp = s2.Viewport(video, disp)
+    for x, y in [(0, 0), (12.5, 7.25), (disp[0], disp[1]), (disp[0] / 3, disp[1] / 2)]:
+        vx, vy = vp.to_video(x, y)
+        assert vp.to_display(vx, vy) == pytest.approx((x, y))
+        assert vx == pytest.approx(x * video[0] / disp[0])
+    assert vp.to_video(-5, disp[1] + 9) == (0.0, float(video[1]))  # clamped to the frame
+    assert vp.box_to_video(100, 80, 20, 10) == pytest.approx(
+        [20 * vp.scale[0], 10 * vp.scale[1], 100 * vp.scale[0], 80 * vp.scale[1]]
+    )
+
+
+def test_mask_layer_crops_colours_and_outlines():
+    m1 = np.zeros((60, 80), bool)
+    m1[10:20, 10:30] = True
+    m2 = np.zeros((60, 80), bool)
+    m2[40:50, 60:70] = True
+    layer = s2.mask_layer({1: m1, 2: m2}, {1: (255, 0, 0), 2: (0, 0, 255)}, opacity=0.4)
+    assert (layer.x, layer.y) == (8, 8)
+    assert layer.rgba.shape == (50 - 8 + 2, 70 - 8 + 2, 4)
+    inside = layer.rgba[15 - 8, 20 - 8]
+    assert tuple(inside) == (255, 0, 0, round(255 * 0.4))
+    edge = layer.rgba[9 - 8, 20 - 8]  # one pixel outside object 1: the opaque outline
+    assert tuple(edge) == (255, 0, 0, 255)
+    assert tuple(layer.rgba[45 - 8, 65 - 8][:3]) == (0, 0, 255)
+    assert layer.rgba[30 - 8, 40 - 8, 3] == 0  # between the objects: transparent
+    assert s2.mask_layer({1: np.zeros((5, 5), bool)}) is None
+    with pytest.raises(ValueError, match="opacity"):
+        s2.mask_layer({1: m1}, opacity=2)
+
+
+def test_runs_and_cache():
+    assert runs(np.array([1, 1, 0, 1], bool)) == [(0, 2), (3, 4)]
+    assert runs(np.zeros(3, bool)) == []
+    cache = s2.FrameCache(max_items=2)
+    made = []
+    for k in (1, 2, 1, 3, 2):
+        cache.get(k, lambda k=k: made.append(k) or k)
+    assert made == [1, 2, 3, 2] and len(cache) == 2  # 2 was evicted by 3, then made again
+
+
+@pytest.mark.parametrize(
+    "log, want",
+    [
+        ([("points", [[1, 2]], [1], False), ("points", [[3, 4]], [0], False)],
+         ([(1, 2), (3, 4)], [1, 0], None)),
+        ([("points", [[1, 2]], [1], False), ("points", [[3, 4]], [1], True)],
+         ([(3, 4)], [1], None)),
+        ([("points", [[1, 2]], [1], False), ("box", None, None, [0, 0, 5, 5])],
+         ([], [], [0, 0, 5, 5])),
+        ([("box", None, None, [0, 0, 5, 5]), ("clear", None, None, None)], None),
+    ],
+)  # fmt: skip
+def test_frame_prompts_follow_the_log(log, want):
+    entries = []
+    for op, pts, labs, extra in log:
+        if op == "points":
+            entries.append({"op": op, "frame_idx": 3, "obj_id": 1, "points": pts, "labels": labs,
+                            "clear": extra})  # fmt: skip
+        elif op == "box":
+            entries.append({"op": op, "frame_idx": 3, "obj_id": 1, "box": extra})
+        else:
+            entries.append({"op": "clear_frame", "frame_idx": 3, "obj_id": 1})
+    got = frame_prompts(entries).get((3, 1))
+    if want is None:
+        assert got is None
+    else:
+        assert (got.points, got.labels, got.box) == (want[0], want[1], want[2])
+
+
+# -- the prompt canvas (events in, draw traffic out) -----------------------------------------
+@pytest.fixture
+def pc():
+    return s2.PromptCanvas(s2.Viewport((640, 480), (320, 240)))
+
+
+def test_click_box_and_modifier(pc, sent):
+    clicks, boxes = [], []
+    pc.on_click(lambda x, y, lab: clicks.append((x, y, lab)))
+    pc.on_box(boxes.append)
+    mc = pc.canvas
+    mouse(mc, "mouse_down", 50.0, 25.0)
+    mouse(mc, "mouse_up", 51.0, 26.0)  # moved 1 px: a click, where the button went down
+    assert clicks == [(100.0, 50.0, 1)]
+    key(mc, "Shift", shift=True)
+    mouse(mc, "mouse_down", 10.0, 10.0)
+    mouse(mc, "mouse_up", 10.0, 10.0)
+    assert clicks[-1] == (20.0, 20.0, 0)  # Shift + click: negative
+    mouse(mc, "mouse_down", 10.0, 10.0)
+    mouse(mc, "mouse_up", 10.0, 10.0)
+    assert clicks[-1][2] == 1  # the modifier applies to one click
+    key(mc, "n")
+    mouse(mc, "mouse_down", 5.0, 5.0)
+    mouse(mc, "mouse_up", 5.0, 5.0)
+    assert clicks[-1][2] == 0 and pc.label == 0  # negative mode
+    mouse(mc, "mouse_down", 100.0, 90.0)
+    mouse(mc, "mouse_up", 40.0, 30.0)  # dragged up-left: a box, sorted
+    assert boxes == [[80.0, 60.0, 200.0, 180.0]]
+    assert len(clicks) == 4
+
+
+def test_drag_band_is_throttled_and_out_cancels(pc, sent, monkeypatch):
+    boxes = []
+    pc.on_box(boxes.append)
+    mc = pc.canvas
+    mouse(mc, "mouse_move", 5.0, 5.0)  # no button down: nothing drawn
+    assert sent == []
+    mouse(mc, "mouse_down", 10.0, 10.0)
+    for i in range(50):  # 50 moves in a burst
+        mouse(mc, "mouse_move", 20.0 + i, 20.0 + i)
+    assert 1 <= len(sent) <= 3  # at most one band per 40 ms
+    assert all(len(m[0]) < 2000 for m in sent)  # vector commands, no pixels
+    mouse(mc, "mouse_out", 300.0, 200.0)
+    mouse(mc, "mouse_up", 300.0, 200.0)  # after leaving: no box
+    assert boxes == []
+
+
+def test_keys_map_to_actions(pc):
+    got = []
+    pc.on_key(got.append)
+    for k, shift in [("z", False), ("z", True), ("y", False), ("3", False), ("p", False),
+                     ("q", False)]:  # fmt: skip
+        key(pc.canvas, k, shift)
+    assert got == ["undo", "redo", "redo", "object 3", "positive"]
+    pc.on_key(got.append, remove=True)
+    key(pc.canvas, "z")
+    assert len(got) == 5
+
+
+def test_frame_bytes_go_out_untouched_and_reload_redraws(pc, sent):
+    jpeg = s2.encode_jpeg(np.full((240, 320, 3), 90, np.uint8), quality=60)
+    m = np.zeros((240, 320), bool)
+    m[50:80, 60:90] = True
+    pc.show(jpeg, s2.mask_layer({1: m}), {}, {})
+    assert len(sent) == 1  # one message per batch
+    assert sent[0][1] == jpeg and sent[0][2][:8] == b"\x89PNG\r\n\x1a\n"
+    assert pc.bytes_sent == len(jpeg) + len(sent[0][2])
+    frontend(pc.canvas, {"event": "client_ready"})  # a page reload
+    assert len(sent) == 2 and sent[1][1] == jpeg and sent[1][2] == sent[0][2]
+
+
+# -- editor and scrubber on a real session ---------------------------------------------------
+@pytest.fixture(scope="module")
+def engine():
+    return s2.load("test")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (6, 96, 128, 3), dtype=np.uint8)
+    frames[:, 30:70, 40:90] = (200, 60, 60)
+    return s2.open_video(frames)
+
+
+@pytest.fixture
+def sess(engine, clip):
+    s = s2.Session(clip, engine)
+    yield s
+    s.close()
+
+
+@pytest.mark.slow
+def test_editor_undo_redo_is_exact(sess):
+    ed = s2.PromptEditor(sess)
+    r1 = ed.click(0, 60, 50)  # makes object 1
+    assert list(sess.objects) == [1] and ed.obj_id == 1
+    rle1 = r1.records[1].rle
+    ed.click(0, 10, 10, label=0)
+    ed.box(0, [30, 20, 100, 80])
+    p = ed.prompts(0)[1]
+    assert p.box == [30, 20, 100, 80] and p.labels == [1, 0]
+    ed.undo()
+    ed.undo()
+    assert ed.prompts(0)[1].points == [(60.0, 50.0)]
+    assert sess.results.get(0, 1).rle == rle1  # back to exactly the first answer
+    ed.redo()
+    assert ed.prompts(0)[1].labels == [1, 0] and ed.can_redo
+    ed.click(3, 70, 40)
+    assert not ed.can_redo  # a new edit drops the redo history
+    ed.clear(3)
+    assert 3 not in sess.prompt_frames(1)
+    ed.undo()
+    assert 3 in sess.prompt_frames(1)
+    o2 = ed.new_object(name="b")
+    ed.click(0, 100, 80)
+    assert set(ed.prompts(0)) == {1, o2}
+
+
+@pytest.mark.slow
+def test_scrubber_caches_frames_and_sends_one_message_per_switch(sess, sent):
+    sess.add_object()
+    sess.add_points(0, 1, [(60, 50)], [1])
+    sess.run(progress=False)
+    sc = s2.FrameScrubber(sess.video, sess, threaded=False)
+    sent.clear()
+    sc.show(2)
+    assert sc.frame_idx == 2 and len(sent) == 1
+    bufs = sent[0][1:]
+    assert bufs[0][:2] == b"\xff\xd8" and bufs[1][:8] == b"\x89PNG\r\n\x1a\n"
+    misses = sc.cache.misses
+    sc.show(0)  # shown when the scrubber opened
+    sc.show(2)  # seen before
+    assert sc.cache.misses == misses and sc.cache.hits >= 2
+    sc.toggles.children[0].value = False  # hide object 1: no mask layer
+    assert len(sent[-1]) == 2 or not sent[-1][2].startswith(b"\x89PNG")
+    sc.toggles.children[0].value = True
+    before = sc.frame_idx
+    sc._timeline_click(sc.timeline.width * 5.5 / 6, 3)
+    assert before == 2 and sc.frame_idx == 5
+    assert sc.jump(-1) == 0 and sc.jump(-1) is None
+
+
+@pytest.mark.slow
+def test_scrubber_newest_request_wins(sess, monkeypatch):
+    sc = s2.FrameScrubber(sess.video, sess, threaded=True)
+    sc.wait()
+    drawn = []
+    slow = threading.Event()
+    real = sc.render
+
+    def render(i):
+        slow.wait(0.2)
+        drawn.append(i)
+        real(i)
+
+    monkeypatch.setattr(sc, "render", render)
+    for i in range(6):
+        sc.request(i)
+        time.sleep(0.01)
+    assert sc.wait(10)
+    assert drawn[-1] == 5 and len(drawn) < 6  # skipped what was overtaken
+    sc.close()
