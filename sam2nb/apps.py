@@ -50,14 +50,17 @@ class _App:
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.status.add_class("sam2nb-status")
         self.mode = W.ToggleButtons(
-            options=[("＋ positive", 1), ("－ negative", 0)], value=1,
+            options=[("positive", 1), ("negative", 0)], value=1,
+            icons=["plus-circle", "minus-circle"],
             tooltips=["a click adds a positive point (p)", "a click adds a negative point (n, "
                       "or Shift + click)"],
             style={"button_width": "auto"},
         )  # fmt: skip
         self.mode.observe(lambda ch: self._set_label(ch["new"]), names="value")
         self.objects_box = W.HBox()
-        self.new_btn = W.Button(description="＋ new object", layout=W.Layout(width="auto"))
+        self.new_btn = W.Button(
+            description="new object", icon="plus", layout=W.Layout(width="auto")
+        )
         self.new_btn.on_click(lambda _: self._guard(self.new_object))
         self.undo_btn = W.Button(description="undo", icon="undo", layout=W.Layout(width="auto"))
         self.redo_btn = W.Button(description="redo", icon="redo", layout=W.Layout(width="auto"))
@@ -157,19 +160,19 @@ class _App:
 
     def undo(self) -> None:
         """Undo the last prompt edit (on whichever frame it was)."""
-        edit = self.editor._undo[-1] if self.editor.can_undo else None
+        f = self.editor.undo_frame
         res = self.editor.undo()
-        if edit is None:
+        if f is None:
             self.say("Nothing to undo.")
-        self._after(res, edit.frame_idx if edit else None)
+        self._after(res, f)
 
     def redo(self) -> None:
         """Redo the last undone edit."""
-        edit = self.editor._redo[-1] if self.editor.can_redo else None
+        f = self.editor.redo_frame
         res = self.editor.redo()
-        if edit is None:
+        if f is None:
             self.say("Nothing to redo.")
-        self._after(res, edit.frame_idx if edit else None)
+        self._after(res, f)
 
     def clear(self) -> None:
         """Remove the current object's prompts on the shown frame."""
@@ -322,6 +325,7 @@ class VideoTracker(_App):
         self.stop_btn.on_click(lambda _: self.stop())
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
         self.progress_label = W.Label()
+        self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
         self.save_btn.on_click(lambda _: self._guard(self.save))
         self.export_btn = W.Button(description="export PNG masks", layout=W.Layout(width="auto"))
@@ -373,7 +377,7 @@ class VideoTracker(_App):
     def _objects_changed(self) -> None:
         if hasattr(self, "scrubber"):
             self.scrubber.current_obj = self.editor.obj_id
-            self.scrubber._make_toggles()
+            self.scrubber.refresh_objects()
         super()._objects_changed()
 
     def redraw(self) -> None:

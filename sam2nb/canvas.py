@@ -116,6 +116,7 @@ class PromptCanvas:
         self.canvas.layout = W.Layout(
             width="auto", height="auto", max_width="100%", max_height=max_height
         )
+        self.canvas.add_class("sam2nb-canvas")
         self.widget = self.canvas
         self.label = 1
         self.bytes_sent = 0

@@ -91,6 +91,7 @@ class Edit:
     frame_idx: int
     obj_id: int
     entry: dict
+    before: Any = None  # the frame's result before its first prompt (a tracked mask), if any
 
 
 def _resets(e: dict, f: int, o: int) -> bool:
@@ -173,25 +174,25 @@ class PromptEditor:
         """Add a click for the current object (``label`` None: the editor's :attr:`label`)."""
         lab = self.label if label is None else int(label)
         o = self._target()
-        cur = self._current(frame_idx, o)
+        cur, before = self._current(frame_idx, o), self._before(frame_idx, o)
         if cur.box is not None and cur.mask is None:  # keep the box: send box + clicks
             pts, labs = [*cur.points, (float(x), float(y))], [*cur.labels, lab]
             res = self.session.add_box(frame_idx, o, cur.box, pts, labs)
         else:
             res = self.session.add_points(frame_idx, o, [(x, y)], [lab])
-        self._record(frame_idx, o)
+        self._record(frame_idx, o, before)
         return res
 
     def box(self, frame_idx: int, box: Iterable[float]) -> FrameResult:
         """Prompt the current object with a box ``[x0, y0, x1, y1]`` (keeps the frame's clicks)."""
         o = self._target()
-        cur = self._current(frame_idx, o)
+        cur, before = self._current(frame_idx, o), self._before(frame_idx, o)
         keep = cur.mask is None and cur.points
         res = self.session.add_box(
             frame_idx, o, [float(v) for v in box],
             cur.points if keep else None, cur.labels if keep else None,
         )  # fmt: skip
-        self._record(frame_idx, o)
+        self._record(frame_idx, o, before)
         return res
 
     def clear(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
@@ -216,6 +217,16 @@ class PromptEditor:
         """True when there is an undone edit to redo."""
         return bool(self._redo)
 
+    @property
+    def undo_frame(self) -> int | None:
+        """The frame the next :meth:`undo` changes (None: nothing to undo)."""
+        return self._undo[-1].frame_idx if self._undo else None
+
+    @property
+    def redo_frame(self) -> int | None:
+        """The frame the next :meth:`redo` changes (None: nothing to redo)."""
+        return self._redo[-1].frame_idx if self._redo else None
+
     def undo(self) -> FrameResult | None:
         """Put the last edited frame back exactly as it was. Returns that frame, or None.
 
@@ -229,7 +240,15 @@ class PromptEditor:
         pos = next((i for i, x in enumerate(log) if x is e.entry), None)
         if pos is None:
             raise SessionError("That edit is no longer in the session's log; it cannot be undone.")
-        res = self._replay(e.frame_idx, e.obj_id, frame_history(log, e.frame_idx, e.obj_id, pos))
+        hist = frame_history(log, e.frame_idx, e.obj_id, pos)
+        res = self._replay(e.frame_idx, e.obj_id, hist)
+        if not hist and e.before is not None:  # a correction undone: the tracked mask is back
+            r = e.before
+            self.session.results.put(
+                r.frame_idx, [r.obj_id], r.mask()[None], scores=[r.score], ious=[r.iou],
+                reverse=r.reverse,
+            )  # fmt: skip
+            res = self.session.frame(e.frame_idx)
         self._redo.append(self._undo.pop())
         return res
 
@@ -239,12 +258,17 @@ class PromptEditor:
             return None
         e = self._redo[-1]
         res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
-        e.entry = self.session.log[-1]
+        e.entry = self.session.log[-1]  # (e.before stays: the result before the first prompt)
         self._undo.append(self._redo.pop())
         return res
 
-    def _record(self, f: int, o: int) -> None:
-        self._undo.append(Edit(f, o, self.session.log[-1]))
+    def _before(self, f: int, o: int) -> Any:
+        if frame_history(self.session.log, f, o):
+            return None
+        return self.session.results.get(f, o)
+
+    def _record(self, f: int, o: int, before: Any = None) -> None:
+        self._undo.append(Edit(f, o, self.session.log[-1], before))
         self._redo.clear()
 
     def _replay(self, f: int, o: int, entries: list[dict], clear: bool = True) -> FrameResult:

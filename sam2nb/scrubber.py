@@ -104,6 +104,8 @@ class FrameScrubber:
         self.toggles = W.HBox()
         self.timeline = Canvas(width=dw, height=LANE + 4)
         self.timeline.layout = W.Layout(width="auto", height="auto", max_width="100%")
+        self.timeline.add_class("sam2nb-timeline")
+        self.slider.add_class("sam2nb-frame-slider")
         self.timeline.on_mouse_down(self._timeline_click)
         self.timeline.on_client_ready(self.draw_timeline)
         self.slider.observe(lambda ch: self.request(ch["new"]), names="value")
@@ -243,11 +245,12 @@ class FrameScrubber:
                 self._presence[o], self._tracked[o] = vis, seen
         self._version = {f: v + 1 for f, v in self._version.items()}
         self.masks_cache.drop()
-        self._make_toggles()
+        self.refresh_objects()
         self._timeline_t = 0.0
         self.draw_timeline(force=True)
 
-    def _make_toggles(self) -> None:
+    def refresh_objects(self) -> None:
+        """Rebuild the visibility toggles from the session's objects."""
         if self.session is None:
             return
         buttons = []
@@ -279,7 +282,7 @@ class FrameScrubber:
             for o in self.session.objects:
                 if o not in self._presence:
                     self._presence[o], self._tracked[o] = np.zeros(n, bool), np.zeros(n, bool)
-                    self._make_toggles()
+                    self.refresh_objects()
                 rec = result.records.get(o)
                 self._tracked[o][f] = rec is not None
                 self._presence[o][f] = rec is not None and rec.visible

@@ -36,17 +36,29 @@ def test_video_tracker_click_propagate_scrub_save_export(engine, bedroom, tmp_pa
     assert app.scrubber._tracked[1][:7].all()
     app.scrubber.show(3)
     app.scrubber.wait()
+    tracked3 = app.session.results.get(3, 1)
     mouse(mc, "mouse_down", 100.0, 60.0)  # a drag on frame 3: a box for object 1
     mouse(mc, "mouse_move", 180.0, 160.0)
     mouse(mc, "mouse_up", 200.0, 180.0)
     assert s2.frame_prompts(app.session.log)[(3, 1)].box == pytest.approx([200, 120, 400, 360])
-    app.undo()
+    assert app.session.results.get(3, 1).rle != tracked3.rle
+    app.undo()  # the correction goes, and frame 3 shows its tracked mask again
     assert (3, 1) not in s2.frame_prompts(app.session.log)
+    assert app.session.results.get(3, 1) == tracked3
     out = app.save()
     assert (out / "session.json").is_file()
     masks = app.export(tmp_path / "png")
     assert len(list(masks.glob("*.png"))) == len(app.session.video)
     app.scrubber.close()
+    # resume in a new app: objects, prompts, results and the timeline come back
+    again = s2.VideoTracker(s2.load_session(out, engine=engine), threaded=False, max_width=480)
+    assert again.save_dir == out and list(again.session.objects) == [1]
+    assert again.scrubber._tracked[1][:7].all() and not again.scrubber._tracked[1][7:].any()
+    mouse(again.canvas.canvas, "mouse_down", 300.0, 100.0)
+    mouse(again.canvas.canvas, "mouse_up", 300.0, 100.0)  # work goes on: a correction
+    assert again.errors == [] and len(again.session.prompt_frames(1)) == 1
+    again.propagate("forward", max_frames=2)
+    assert again.errors == [] and again.frame_idx == 2
 
 
 def test_tracker_errors_show_in_the_app(engine, bedroom, tmp_path):

@@ -1,0 +1,202 @@
+"""The video tracker in a real browser: JupyterLab, headless Chromium, real media, test model.
+
+Clicks an object and checks the prompt reached the session and the overlay was drawn; drags a
+box; scrubs; propagates and sees overlays on later frames; reloads the page and sees the canvas
+redrawn. Measures click -> overlay and frame-switch latency (p50, p90) and the bytes the
+browser receives per frame switch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import nbformat
+from conftest import REPORT
+from playwright.sync_api import Page, expect
+
+IDLE = (
+    "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status"
+    " === 'idle'"
+)
+HELPERS = """() => {
+  window.__cv = (sel) => { const el = document.querySelector(sel);
+    return el && (el.tagName === 'CANVAS' ? el : el.querySelector('canvas')); };
+  window.__px = (sel) => { const c = window.__cv(sel);
+    return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+  window.__mark = (sel) => { window.__base = window.__px(sel); };
+  window.__changed = (sel) => { const d = window.__px(sel), b = window.__base; let n = 0;
+    if (!b || b.length !== d.length) return d.length / 4;
+    for (let i = 0; i < d.length; i += 4)
+      if (d[i] !== b[i] || d[i + 1] !== b[i + 1] || d[i + 2] !== b[i + 2]) n++;
+    return n; };
+  window.__opaque = (sel) => { const d = window.__px(sel); let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); };
+}"""
+CANVAS = ".sam2nb-canvas"
+CLICKS = [(450, 200), (470, 230), (430, 180), (460, 250), (440, 215), (480, 195), (455, 240)]
+
+
+def _notebook(root: Path, video: Path) -> str:
+    code = f"""import json, pathlib
+import sam2nb as s2
+engine = s2.load("test")
+app = s2.VideoTracker(r"{video}", engine, save_dir="run")
+def _dump(*_):
+    pathlib.Path("session_log.json").write_text(json.dumps(app.session.log))
+app.canvas.on_click(_dump)
+app.canvas.on_box(_dump)
+app.widget"""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, root / "tracker.ipynb")
+    return "tracker.ipynb"
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _at(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of a display pixel of the prompt canvas (960 px wide here)."""
+    box = page.locator(CANVAS).bounding_box()
+    return box["x"] + x * box["width"] / 960, box["y"] + y * box["height"] / 540
+
+
+def _wait_change(page: Page, min_pixels: int, t0: float, timeout: float = 30_000) -> float:
+    """Milliseconds from ``t0`` (taken before the user action) until the canvas changed."""
+    page.wait_for_function(
+        "([sel, n]) => window.__changed(sel) >= n", arg=[CANVAS, min_pixels],
+        polling="raf", timeout=timeout,
+    )  # fmt: skip
+    return (time.perf_counter() - t0) * 1000
+
+
+def _wait_log(root: Path, done, timeout: float = 60.0) -> list[dict]:
+    """The session's prompt log, as the notebook dumps it, once ``done(log)`` holds."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            log = json.loads((root / "session_log.json").read_text())
+            if done(log):
+                return log
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > end:
+            raise AssertionError("the session's prompt log never showed the expected prompt")
+        time.sleep(0.1)
+
+
+def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
+    name = _notebook(lab["root"], bedroom)
+    received: list[tuple[float, int]] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda p: received.append((time.perf_counter(), len(p) if p else 0)),
+        ),
+    )
+    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_function(IDLE, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    canvas = page.locator(CANVAS)
+    expect(canvas).to_be_visible(timeout=180_000)
+    expect(page.locator(".sam2nb-untrained")).to_be_visible()
+    canvas.evaluate("el => el.scrollIntoView({block: 'center'})")  # ipycanvas focus()-scroll bug
+    page.evaluate(HELPERS)
+    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    box = canvas.bounding_box()
+    assert abs(box["width"] / box["height"] - 960 / 540) < 0.02  # fitted, aspect kept
+
+    # clicks: the prompt reaches the session, the overlay is drawn
+    click_ms = []
+    for i, (x, y) in enumerate(CLICKS):
+        page.evaluate("sel => window.__mark(sel)", CANVAS)
+        t0 = time.perf_counter()
+        canvas.click(position={"x": x * box["width"] / 960, "y": y * box["height"] / 540})
+        ms = _wait_change(page, 150, t0)  # the mask layer, not just the dot
+        if i:  # the first click also loads the session's first frame features
+            click_ms.append(ms)
+        page.wait_for_timeout(300)
+    log = json.loads((lab["root"] / "session_log.json").read_text())
+    points = [e for e in log if e["op"] == "points"]
+    assert len(points) == len(CLICKS)
+    assert abs(points[0]["points"][0][0] - 450) < 1.5 and abs(points[0]["points"][0][1] - 200) < 1.5
+    status = page.locator(".sam2nb-status")
+    expect(status).to_contain_text("mask area per object")
+
+    # a drag draws a box
+    page.evaluate("sel => window.__mark(sel)", CANVAS)
+    page.mouse.move(*_at(page, 300, 120))
+    page.mouse.down()
+    page.mouse.move(*_at(page, 620, 420), steps=8)
+    page.mouse.up()
+    log = _wait_log(lab["root"], lambda log: log[-1]["op"] == "box")
+    assert all(abs(a - b) < 2 for a, b in zip(log[-1]["box"], [300, 120, 620, 420], strict=True))
+
+    # scrub: new frames, then frames seen before (cached)
+    handle = page.locator(".sam2nb-frame-slider .noUi-handle")
+    switch_ms, cached_ms, switch_bytes = [], [], []
+    for key, out in [("ArrowRight", switch_ms)] * 8 + [("ArrowLeft", cached_ms)] * 8:
+        page.evaluate("sel => window.__mark(sel)", CANVAS)
+        t0 = time.perf_counter()
+        handle.press(key)
+        out.append(_wait_change(page, 500, t0))
+        page.wait_for_timeout(150)
+        switch_bytes.append(sum(n for t, n in received if t >= t0))
+    expect(page.locator(".sam2nb-frame-slider .widget-readout")).to_have_text("0")
+
+    # propagate, stop, and see overlays on a later frame
+    page.get_by_role("button", name="▶ forward").click()
+    progress = page.locator(".sam2nb-progress")
+    page.wait_for_function(
+        "() => parseInt(document.querySelector('.sam2nb-progress')?.textContent || '0') >= 8",
+        timeout=180_000,
+    )
+    page.get_by_role("button", name="■ stop").click()
+    expect(status).to_contain_text("Propagated forward", timeout=60_000)
+    done = int(progress.text_content().split()[0])
+    frame = int(page.locator(".sam2nb-frame-slider .widget-readout").text_content())
+    assert frame >= 7 and done >= 8  # the scrubber followed the propagation
+    toggle = page.locator('button[title="show or hide object 1"]')
+    page.evaluate("sel => window.__mark(sel)", CANVAS)
+    toggle.click()  # hide object 1: its overlay goes
+    _wait_change(page, 150, time.perf_counter())
+    page.evaluate("sel => window.__mark(sel)", CANVAS)
+    toggle.click()  # and comes back
+    _wait_change(page, 150, time.perf_counter())
+
+    shot = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"])) / "video_tracker.png"
+    page.locator(".jp-OutputArea-output").filter(has=page.locator(CANVAS)).screenshot(path=shot)
+
+    # a reload: the notebook reopens and the canvas is drawn again from the kernel
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_timeout(1000)
+    page.reload()
+    expect(page.locator(CANVAS)).to_be_visible(timeout=120_000)
+    page.evaluate(HELPERS)
+    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+
+    mean_bytes = statistics.mean(switch_bytes)
+    REPORT.extend(
+        [
+            f"click -> overlay (ms): p50 {_pct(click_ms, 0.5):.0f}, p90 {_pct(click_ms, 0.9):.0f}"
+            f" over {len(click_ms)} clicks (target <= 300)",
+            f"frame switch, new frame (ms): p50 {_pct(switch_ms, 0.5):.0f}, "
+            f"p90 {_pct(switch_ms, 0.9):.0f}; cached frame: p50 {_pct(cached_ms, 0.5):.0f}, "
+            f"p90 {_pct(cached_ms, 0.9):.0f} (target <= 100, 960x540)",
+            f"bytes received per frame switch: mean {mean_bytes / 1000:.1f} kB "
+            f"(min {min(switch_bytes) / 1000:.1f}, max {max(switch_bytes) / 1000:.1f})",
+            f"screenshot: {shot}",
+        ]
+    )
