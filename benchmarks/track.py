@@ -112,7 +112,7 @@ def run_official(engine: s2.Engine, video: str, k: int, frames: int) -> dict:
     return _summary("official", first, steps[1:], peak - before, per_frame, dev)
 
 
-def run_sam2nb(engine: s2.Engine, video: str, k: int, frames: int) -> dict:
+def run_sam2nb(engine: s2.Engine, video: str, k: int, frames: int, memory: str = "bounded") -> dict:
     import torch
 
     mon = RssPeak()
@@ -120,7 +120,7 @@ def run_sam2nb(engine: s2.Engine, video: str, k: int, frames: int) -> dict:
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    sess = s2.Session(video, engine)
+    sess = s2.Session(video, engine, memory=memory)
     w, h = sess.video.size
     for i, pt in enumerate(_points(k, w, h)):
         sess.add_object(i + 1)
@@ -167,17 +167,24 @@ def main() -> None:
     ap.add_argument("--objects", default="1,3,10")
     ap.add_argument("--frames", type=int, default=30, help="frames to propagate past frame 0")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument(
+        "--memory", default="bounded", choices=["bounded", "full"],
+        help="the session's memory mode (bounded: flat RSS on long videos)",
+    )  # fmt: skip
     ap.add_argument("--csv", default=str(HERE / "results" / "track.csv"))
     args = ap.parse_args()
 
     engine = s2.load(args.model, random_weights=args.random_weights)
     print(f"{engine.label} on {engine.device} ({engine.dtype}); {Path(args.video).name}; "
-          f"{args.frames} frames propagated")  # fmt: skip
+          f"{args.frames} frames propagated; sam2nb memory={args.memory}")  # fmt: skip
     rows = []
     for k in [int(x) for x in args.objects.split(",")]:
         for rep in range(args.repeats):
             order = [run_official, run_sam2nb] if rep % 2 == 0 else [run_sam2nb, run_official]
-            res = {fn.__name__: fn(engine, args.video, k, args.frames) for fn in order}
+            res = {}
+            for fn in order:
+                extra = {"memory": args.memory} if fn is run_sam2nb else {}
+                res[fn.__name__] = fn(engine, args.video, k, args.frames, **extra)
             for r in res.values():
                 rows.append({"objects": k, "repeat": rep, **r})
     hdr = (f"{'obj':>3} {'side':>8} {'first mask s':>12} {'median ms':>9} {'p90 ms':>8} "
@@ -207,13 +214,15 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     new = not out.exists()
     with open(out, "a", newline="") as fh:
-        wr = csv.DictWriter(fh, ["when", "model", "device", "video", "frames", *rows[0]])
+        cols = ["when", "model", "device", "video", "frames", "memory", *rows[0]]
+        wr = csv.DictWriter(fh, cols)
         if new:
             wr.writeheader()
         when = time.strftime("%Y-%m-%dT%H:%M:%S")
         for r in rows:
             wr.writerow({"when": when, "model": engine.label, "device": str(engine.device),
-                         "video": Path(args.video).name, "frames": args.frames, **r})  # fmt: skip
+                         "video": Path(args.video).name, "frames": args.frames,
+                         "memory": args.memory, **r})  # fmt: skip
     print(f"appended {len(rows)} rows to {out}")
 
 
