@@ -32,9 +32,12 @@ from .errors import (
     SessionError,
     VideoError,
 )
+from .export import FORMATS as EXPORT_FORMATS
+from .export import ExportError, ExportResult, davis_palette, export
 from .frames import FrameStream
 from .image import ImagePrediction, PromptError, segment_image
 from .image_session import ImageSession
+from .import_masks import import_masks, read_masks
 from .info import SystemInfo, diagnose, info
 from .model import Engine, current, load, unload
 from .overlay import FrameCache, MaskLayer, Viewport, encode_jpeg, fit_size, mask_layer
@@ -46,6 +49,13 @@ from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
     "CachedModel",
+    "EXPORT_FORMATS",
+    "ExportError",
+    "ExportResult",
+    "davis_palette",
+    "export",
+    "import_masks",
+    "read_masks",
     "FrameCache",
     "FramePrompts",
     "FrameScrubber",

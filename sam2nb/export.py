@@ -1,0 +1,418 @@
+"""Export a session's masks in the formats other tools read, frame by frame.
+
+Every export streams (one frame's masks in memory at a time), shows a ``tqdm.auto`` bar, can be
+stopped, writes each file under a temporary name and renames it, and resumes: files already
+written are kept, a half-written temporary file is discarded. A ``manifest.json`` says what was
+written, by which model (flagging the untrained test model) and from which prompts.
+
+Formats:
+    ``png``: binary 0/255 PNG per object and frame, ``OUT/<obj_id>/<frame>.png``.
+    ``palette``: DAVIS-style indexed PNG per frame (pixel = obj_id), ``OUT/<frame>.png``.
+    ``sav``: SA-V / sam2 ``vos_inference`` layout, ``OUT/<video>/<obj_id:03d>/<frame>.png``.
+    ``coco``: COCO JSON, one image per frame, RLE segmentations, ``OUT/coco.json``.
+    ``ytvis``: YouTube-VIS JSON, one track per object, ``OUT/ytvis.json``.
+    ``mot``: MOTChallenge CSV of boxes (frames from 1), ``OUT/mot.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ._version import __version__
+from .errors import Sam2nbError
+
+FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot")
+STATE = ".sam2nb-export.json"
+
+
+class ExportError(Sam2nbError, ValueError):
+    """An export cannot be done as asked (bad format, range, objects, or a clashing folder)."""
+
+
+def davis_palette() -> list[int]:
+    """The 256-colour palette of DAVIS annotations (the PASCAL VOC colour map), flat RGB.
+
+    Example:
+        >>> davis_palette()[3:9]
+        [128, 0, 0, 0, 128, 0]
+    """
+    pal = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal += [r, g, b]
+    return pal
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote.
+
+    Attributes:
+        format: the format name.
+        out: the output folder.
+        files: files written by this call (kept ones not counted).
+        kept: files found complete from an earlier, interrupted run.
+        frames: frames exported.
+        stopped: True if it was stopped before the end (run it again to resume).
+        seconds: wall time.
+        manifest: the manifest's path (None when stopped).
+    """
+
+    format: str
+    out: Path
+    files: int = 0
+    kept: int = 0
+    frames: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+    manifest: Path | None = None
+    paths: list[Path] = field(default_factory=list, repr=False)
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _png(arr: np.ndarray, palette: list[int] | None = None) -> bytes:
+    """A 2-D uint8 array as a gray PNG, or as an indexed PNG with ``palette``."""
+    img = Image.fromarray(np.ascontiguousarray(arr, np.uint8))
+    if palette is not None:
+        img.putpalette(palette)  # an L image becomes P with these indices
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _check(session: Any, obj_ids: Iterable[int] | None, start: int, end: int | None) -> tuple:
+    known = list(session.objects)
+    ids = known if obj_ids is None else [int(o) for o in obj_ids]
+    missing = [o for o in ids if o not in session.objects]
+    if missing:
+        raise ExportError(f"No object {missing} in the session (objects: {known}).")
+    if not ids:
+        raise ExportError("The session has no objects to export: add and track one first.")
+    n = len(session.video)
+    stop = n if end is None else int(end)
+    if not (0 <= int(start) < stop <= n):
+        raise ExportError(
+            f"Frames start={start}, end={end} are not a range of the video's {n} frames "
+            f"(0 <= start < end <= {n})."
+        )
+    return ids, range(int(start), stop)
+
+
+def _stopper(stop: Any) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if isinstance(stop, threading.Event):
+        return stop.is_set
+    if callable(stop):
+        return stop
+    raise ExportError(f"stop must be a threading.Event or a callable, got {stop!r}.")
+
+
+def _prepare(out: Path, settings: dict, overwrite: bool) -> None:
+    """Claim the folder for these settings; a rerun with the same ones resumes."""
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / STATE
+    if marker.exists() and not overwrite:
+        try:
+            before = json.loads(marker.read_text())
+        except ValueError:
+            before = None
+        if before != settings:
+            raise ExportError(
+                f"{out} holds an export with other settings ({before}); pick another folder or "
+                "pass overwrite=True to replace it."
+            )
+    elif not marker.exists() and any(p.name != STATE for p in out.iterdir()) and not overwrite:
+        raise ExportError(
+            f"{out} is not empty and was not made by sam2nb export: pick an empty folder or pass "
+            "overwrite=True."
+        )
+    for tmp in out.rglob("*.tmp"):  # half-written by an interrupted run
+        tmp.unlink()
+    _atomic_bytes(marker, json.dumps(settings, sort_keys=True).encode())
+
+
+def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
+    eng = session.engine
+    v = session.video
+    man = {
+        "format": res.format,
+        "sam2nb_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": eng.name,
+        "model_label": eng.label,
+        "untrained": bool(eng.untrained),
+        "warning": "UNTRAINED TEST MODEL: these masks mean nothing" if eng.untrained else None,
+        "video": {
+            "name": v.name,
+            "path": None if v.path is None else str(v.path),
+            "width": v.width,
+            "height": v.height,
+            "fps": v.fps,
+            "frames": len(v),
+        },
+        "objects": {
+            str(o): {"name": t.name, "color": list(t.color)}
+            for o, t in session.objects.items()
+            if o in settings["obj_ids"]
+        },  # fmt: skip
+        "frames": [settings["start"], settings["end"]],
+        "files": res.files + res.kept,
+        "prompt_log": session.log,
+    }
+    path = res.out / "manifest.json"
+    _atomic_bytes(path, json.dumps(man, indent=1, default=str).encode())
+    return path
+
+
+def _frames(
+    session: Any, ids: list[int], frames: range, progress: bool, what: str
+) -> Iterator[tuple[int, dict[int, Any]]]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(frames, desc=f"export {what}", unit="frame", disable=not progress)
+    try:
+        for f in bar:
+            yield f, {o: r for o, r in session.results.frame(f).items() if o in ids}
+    finally:
+        bar.close()
+
+
+def export(
+    session: Any,
+    out: str | os.PathLike,
+    format: str = "png",
+    *,
+    obj_ids: Iterable[int] | None = None,
+    start: int = 0,
+    end: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    stop: Any = None,
+) -> ExportResult:
+    """Write a session's masks in one of :data:`FORMATS`, streaming frame by frame.
+
+    Args:
+        session: a :class:`~sam2nb.Session` (or :class:`~sam2nb.ImageSession`).
+        out: the output folder (made if missing; an interrupted export there resumes).
+        format: ``png``, ``palette``, ``sav``, ``coco``, ``ytvis`` or ``mot``.
+        obj_ids: the objects to export (default all).
+        start: first frame.
+        end: frame after the last (default: the end of the video).
+        overwrite: replace an export with other settings, or write into a foreign folder.
+        progress: show a ``tqdm`` bar.
+        stop: a ``threading.Event`` or a callable; checked after every frame.
+
+    Returns:
+        What was written; ``stopped=True`` if stopped (call again to resume).
+
+    Raises:
+        ExportError: an unknown format, object or frame range, or a clashing folder.
+
+    Example:
+        >>> s2.export(sess, "out/masks", "palette")  # doctest: +SKIP
+        ExportResult(format='palette', out=PosixPath('out/masks'), files=200, ...)
+    """
+    if format not in FORMATS:
+        raise ExportError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+    ids, frames = _check(session, obj_ids, start, end)
+    if format == "palette" and max(ids) > 255:
+        raise ExportError("Palette PNGs hold object ids 1..255; export fewer or renumber them.")
+    outp = Path(out).expanduser()
+    settings = {"format": format, "obj_ids": ids, "start": frames.start, "end": frames.stop,
+                "video": session.video.name, "size": list(session.video.size)}  # fmt: skip
+    _prepare(outp, settings, overwrite)
+    res = ExportResult(format, outp)
+    t0 = time.perf_counter()
+    stopped = _stopper(stop)
+    writer = _SEQUENCES.get(format)
+    if writer is not None:
+        for f, recs in _frames(session, ids, frames, progress, format):
+            writer(session, outp, f, ids, recs, res)
+            res.frames += 1
+            if stopped():
+                res.stopped = True
+                break
+    else:
+        _DOCUMENTS[format](session, outp, ids, frames, progress, stopped, res)
+    res.seconds = time.perf_counter() - t0
+    if not res.stopped:
+        res.manifest = _manifest(session, res, settings)
+    return res
+
+
+def _name(f: int) -> str:
+    return f"{f:05d}.png"
+
+
+def _write(path: Path, make: Callable[[], bytes], res: ExportResult) -> None:
+    if path.exists():
+        res.kept += 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_bytes(path, make())
+    res.files += 1
+    res.paths.append(path)
+
+
+def _binary(session: Any, rec: Any) -> np.ndarray:
+    if rec is None:
+        return np.zeros((session.video.height, session.video.width), np.uint8)
+    return rec.mask().astype(np.uint8) * 255
+
+
+def _seq_png(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
+    for o in ids:
+        _write(out / str(o) / _name(f), lambda o=o: _png(_binary(session, recs.get(o))), res)
+
+
+def _seq_sav(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
+    video = Path(session.video.name).stem
+    for o in ids:
+        path = out / video / f"{o:03d}" / _name(f)
+        _write(path, lambda o=o: _png(_binary(session, recs.get(o))), res)
+
+
+def _seq_palette(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
+    def make() -> bytes:
+        lab = np.zeros((session.video.height, session.video.width), np.uint8)
+        for o in ids:  # later ids win where masks overlap
+            if o in recs:
+                lab[recs[o].mask()] = o
+        return _png(lab, davis_palette())
+
+    _write(out / _name(f), make, res)
+
+
+_SEQUENCES: dict[str, Callable] = {"png": _seq_png, "sav": _seq_sav, "palette": _seq_palette}
+
+
+def _rle_json(rec: Any) -> dict:
+    return {"size": list(rec.rle["size"]), "counts": rec.rle["counts"].decode()}
+
+
+def _doc_coco(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+    w, h = session.video.size
+    path = out / "coco.json"
+    tmp = path.with_name(path.name + ".tmp")
+    n_ann = 0
+    with open(tmp, "w") as fh:
+        fh.write('{"info": ' + json.dumps({"description": f"sam2nb {__version__} export",
+                                           "video": session.video.name}))  # fmt: skip
+        cats = [{"id": o, "name": session.objects[o].name} for o in ids]
+        fh.write(', "categories": ' + json.dumps(cats) + ', "images": [')
+        fh.write(", ".join(json.dumps({"id": f, "file_name": _name(f).replace(".png", ".jpg"),
+                                        "frame_idx": f, "width": w, "height": h})
+                           for f in frames))  # fmt: skip
+        fh.write('], "annotations": [')
+        for f, recs in _frames(session, ids, frames, progress, "coco"):
+            for o in ids:
+                r = recs.get(o)
+                if r is None or r.area == 0:
+                    continue
+                x0, y0, x1, y1 = r.bbox
+                ann = {"id": n_ann + 1, "image_id": f, "category_id": o, "segmentation":
+                       _rle_json(r), "area": r.area, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                       "iscrowd": 0, "score": r.score, "predicted_iou": r.iou}  # fmt: skip
+                fh.write((", " if n_ann else "") + json.dumps(ann))
+                n_ann += 1
+            res.frames += 1
+            if stopped():
+                res.stopped = True
+                break
+        fh.write("]}")
+    if res.stopped:
+        tmp.unlink()
+        return
+    os.replace(tmp, path)
+    res.files += 1
+    res.paths.append(path)
+
+
+def _doc_ytvis(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+    w, h = session.video.size
+    path = out / "ytvis.json"
+    tmp = path.with_name(path.name + ".tmp")
+    video = {"id": 1, "width": w, "height": h, "length": len(frames),
+             "file_names": [_name(f).replace(".png", ".jpg") for f in frames],
+             "frame_idx": [frames.start, frames.stop]}  # fmt: skip
+    with open(tmp, "w") as fh:
+        cats = [{"id": o, "name": session.objects[o].name} for o in ids]
+        fh.write('{"videos": [' + json.dumps(video) + '], "categories": ' + json.dumps(cats))
+        fh.write(', "annotations": [')
+        for k, o in enumerate(ids):  # one track per object, its frames streamed in
+            if stopped():
+                res.stopped = True
+                break
+            fh.write((", " if k else "") + json.dumps({"id": o, "video_id": 1, "category_id": o,
+                                                       "iscrowd": 0})[:-1])  # fmt: skip
+            segs, areas, boxes = [], [], []
+            for f in frames:
+                r = session.results.get(f, o)
+                ok = r is not None and r.area > 0
+                segs.append(_rle_json(r) if ok else None)
+                areas.append(r.area if ok else None)
+                boxes.append([r.bbox[0], r.bbox[1], r.bbox[2] - r.bbox[0], r.bbox[3] - r.bbox[1]]
+                             if ok else None)  # fmt: skip
+            fh.write(', "segmentations": ' + json.dumps(segs) + ', "areas": ' + json.dumps(areas))
+            fh.write(', "bboxes": ' + json.dumps(boxes) + "}")
+            res.frames = len(frames)
+        fh.write("]}")
+    if res.stopped:
+        tmp.unlink()
+        return
+    os.replace(tmp, path)
+    res.files += 1
+    res.paths.append(path)
+
+
+def _doc_mot(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+    path = out / "mot.csv"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        wr = csv.writer(fh)
+        for f, recs in _frames(session, ids, frames, progress, "mot"):
+            for o in ids:
+                r = recs.get(o)
+                if r is None or not r.visible or r.bbox is None:
+                    continue
+                x0, y0, x1, y1 = r.bbox
+                # MOTChallenge: frame (from 1), id, left, top, width, height, conf, x, y, z
+                wr.writerow([f + 1, o, x0, y0, x1 - x0, y1 - y0, round(r.score, 4), -1, -1, -1])
+            res.frames += 1
+            if stopped():
+                res.stopped = True
+                break
+    if res.stopped:
+        tmp.unlink()
+        return
+    os.replace(tmp, path)
+    res.files += 1
+    res.paths.append(path)
+
+
+_DOCUMENTS: dict[str, Callable] = {"coco": _doc_coco, "ytvis": _doc_ytvis, "mot": _doc_mot}

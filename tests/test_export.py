@@ -1,0 +1,168 @@
+"""Exports re-read by independent readers (PIL, pycocotools, csv), and resumed after a stop."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+import sam2nb as s2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sess():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (5, 72, 96, 3), dtype=np.uint8)
+    s = s2.Session(s2.open_video(frames), s2.load("test"))
+    s.add_object(name="a")
+    s.add_object(name="b")
+    s.add_points(0, 1, [(30, 30)], [1])
+    s.add_box(0, 2, [50, 20, 90, 60])
+    s.run(progress=False)
+    yield s
+    s.close()
+
+
+def _truth(sess, f):
+    return {o: r.mask() for o, r in sess.results.frame(f).items()}
+
+
+def test_png_per_object_bit_exact(sess, tmp_path):
+    res = s2.export(sess, tmp_path, "png", progress=False)
+    assert res.files == 2 * 5 and not res.stopped
+    for f in range(5):
+        for o, m in _truth(sess, f).items():
+            img = Image.open(tmp_path / str(o) / f"{f:05d}.png")
+            assert img.mode == "L"
+            assert np.array_equal(np.asarray(img), m.astype(np.uint8) * 255)
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert man["untrained"] is True and "UNTRAINED" in man["warning"]
+    assert man["prompt_log"] == sess.log and man["files"] == 10
+
+
+def test_palette_indices_and_davis_palette(sess, tmp_path):
+    s2.export(sess, tmp_path, "palette", progress=False)
+    for f in range(5):
+        img = Image.open(tmp_path / f"{f:05d}.png")
+        assert img.mode == "P"
+        assert img.getpalette()[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
+        want = np.zeros((72, 96), np.uint8)
+        for o, m in _truth(sess, f).items():
+            want[m] = o
+        assert np.array_equal(np.asarray(img), want)
+
+
+def test_sav_layout(sess, tmp_path):
+    s2.export(sess, tmp_path, "sav", obj_ids=[2], start=1, end=3, progress=False)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert files == ["array/002/00001.png", "array/002/00002.png"]
+
+
+def test_coco_and_ytvis_decode_with_pycocotools(sess, tmp_path):
+    s2.export(sess, tmp_path / "c", "coco", progress=False)
+    coco = json.loads((tmp_path / "c" / "coco.json").read_text())
+    assert len(coco["images"]) == 5 and {c["id"] for c in coco["categories"]} == {1, 2}
+    for ann in coco["annotations"]:
+        rle = {"size": ann["segmentation"]["size"], "counts": ann["segmentation"]["counts"]}
+        m = mask_utils.decode(rle).astype(bool)
+        assert np.array_equal(m, _truth(sess, ann["image_id"])[ann["category_id"]])
+        assert ann["area"] == int(m.sum())
+    s2.export(sess, tmp_path / "y", "ytvis", progress=False)
+    yt = json.loads((tmp_path / "y" / "ytvis.json").read_text())
+    assert yt["videos"][0]["length"] == 5
+    for ann in yt["annotations"]:
+        for f, seg in enumerate(ann["segmentations"]):
+            want = _truth(sess, f)[ann["category_id"]]
+            got = np.zeros_like(want) if seg is None else mask_utils.decode(seg).astype(bool)
+            assert np.array_equal(got, want)
+
+
+def test_mot_boxes(sess, tmp_path):
+    s2.export(sess, tmp_path, "mot", progress=False)
+    rows = list(csv.reader(open(tmp_path / "mot.csv")))
+    want = [(r.frame_idx, r.obj_id) for r in sess.results.records() if r.visible and r.area]
+    assert sorted((int(a[0]) - 1, int(a[1])) for a in rows) == sorted(want)
+    for row in rows:
+        r = sess.results.get(int(row[0]) - 1, int(row[1]))
+        x0, y0, x1, y1 = r.bbox
+        assert [float(v) for v in row[2:6]] == pytest.approx([x0, y0, x1 - x0, y1 - y0])
+
+
+@pytest.mark.parametrize("fmt", ["png", "palette", "coco"])
+def test_interrupted_export_resumes_to_the_same_files(sess, tmp_path, fmt):
+    full = s2.export(sess, tmp_path / "full", fmt, progress=False)
+    calls = []
+    part = s2.export(sess, tmp_path / "part", fmt, progress=False,
+                     stop=lambda: calls.append(1) or len(calls) >= 2)  # fmt: skip
+    assert part.stopped and part.manifest is None and part.frames == 2
+    assert not list((tmp_path / "part").rglob("*.tmp"))
+    (tmp_path / "part" / "junk.png.tmp").write_bytes(b"half a png")  # a crash mid-write
+    again = s2.export(sess, tmp_path / "part", fmt, progress=False)
+    assert not again.stopped and again.manifest is not None
+    if fmt != "coco":
+        assert again.kept == part.files and again.files + again.kept == full.files
+    assert not list((tmp_path / "part").rglob("*.tmp"))
+    names = sorted(p.relative_to(tmp_path / "full") for p in (tmp_path / "full").rglob("*")
+                   if p.is_file() and p.name != "manifest.json")  # fmt: skip
+    for n in names:
+        assert (tmp_path / "part" / n).read_bytes() == (tmp_path / "full" / n).read_bytes()
+
+
+def test_bad_requests_name_the_fix(sess, tmp_path):
+    with pytest.raises(s2.ExportError, match="choose one of"):
+        s2.export(sess, tmp_path, "gif")
+    with pytest.raises(s2.ExportError, match="No object"):
+        s2.export(sess, tmp_path, obj_ids=[9])
+    with pytest.raises(s2.ExportError, match="not a range"):
+        s2.export(sess, tmp_path, start=4, end=2)
+    (tmp_path / "mine.txt").write_text("user data")
+    with pytest.raises(s2.ExportError, match="not empty"):
+        s2.export(sess, tmp_path, progress=False)
+    s2.export(sess, tmp_path / "x", "png", progress=False)
+    with pytest.raises(s2.ExportError, match="other settings"):
+        s2.export(sess, tmp_path / "x", "palette", progress=False)
+    assert (tmp_path / "mine.txt").read_text() == "user data"
+
+
+@pytest.mark.parametrize("fmt, source", [("palette", "."), ("png", "."), ("sav", "."),
+                                         ("coco", "coco.json")])  # fmt: skip
+def test_import_back_gives_the_same_masks(sess, tmp_path, fmt, source):
+    s2.export(sess, tmp_path, fmt, progress=False)
+    found = s2.read_masks(tmp_path / source, sess.video.size)
+    assert sorted(found) == list(range(5))
+    for f in range(5):
+        truth = {o: m for o, m in _truth(sess, f).items() if m.any()}
+        if fmt == "palette":  # one index per pixel: later ids win where masks overlap
+            for o in sorted(truth):
+                for later in (k for k in truth if k > o):
+                    truth[o] = truth[o] & ~_truth(sess, f)[later]
+        got = {o: m for o, m in found[f].items() if m.any()}
+        assert got.keys() == truth.keys()
+        assert all(np.array_equal(got[o], truth[o]) for o in truth)
+    fresh = s2.Session(sess.video, sess.engine)  # editing goes on from imported masks
+    assert s2.import_masks(fresh, tmp_path / source, frames=[2]) == [2]
+    assert sorted(fresh.objects) == sorted(o for o, m in _truth(sess, 2).items() if m.any())
+    assert fresh.prompt_frames() == [2]
+    assert fresh.run(progress=False) > 0
+    fresh.close()
+
+
+def test_import_errors_name_the_fix(sess, tmp_path):
+    with pytest.raises(s2.ExportError, match="does not exist"):
+        s2.read_masks(tmp_path / "nope", (96, 72))
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "00000.png")
+    with pytest.raises(s2.ExportError, match="video's size"):
+        s2.import_masks(sess, tmp_path)
+    with pytest.raises(s2.ExportError, match="No masks found"):
+        s2.read_masks(
+            tmp_path.parent / tmp_path.name / ".." / tmp_path.name / "sub"
+            if (tmp_path / "sub").mkdir() is None
+            else tmp_path,
+            (96, 72),
+        )
