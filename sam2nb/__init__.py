@@ -54,6 +54,14 @@ __all__ = [
     "ExportResult",
     "davis_palette",
     "export",
+    "contacts",
+    "plot_contacts",
+    "plot_heatmap",
+    "plot_presence",
+    "plot_timelines",
+    "plot_trajectories",
+    "save_table",
+    "track_table",
     "import_masks",
     "read_masks",
     "FrameCache",
@@ -116,8 +124,22 @@ __all__ = [
     "verify_checkpoint",
 ]
 
-# The widgets import ipywidgets and ipycanvas: only when first used (the CLI never needs them).
+# Widgets (ipywidgets, ipycanvas) and analysis (pandas) load when first used: the CLI and
+# headless tracking never pay for them.
 _WIDGETS = {
+    **{
+        name: "analysis"
+        for name in (
+            "contacts",
+            "plot_contacts",
+            "plot_heatmap",
+            "plot_presence",
+            "plot_timelines",
+            "plot_trajectories",
+            "save_table",
+            "track_table",
+        )
+    },  # fmt: skip
     "PromptCanvas": "canvas",
     "FrameScrubber": "scrubber",
     "ImageSegmenter": "apps",

@@ -311,6 +311,16 @@ def _seq_palette(session: Any, out: Path, f: int, ids: list, recs: dict, res: Ex
 _SEQUENCES: dict[str, Callable] = {"png": _seq_png, "sav": _seq_sav, "palette": _seq_palette}
 
 
+def _finish(tmp: Path, path: Path, res: ExportResult) -> None:
+    """Rename a finished document into place (or drop it when the export was stopped)."""
+    if res.stopped:
+        tmp.unlink()
+        return
+    os.replace(tmp, path)
+    res.files += 1
+    res.paths.append(path)
+
+
 def _rle_json(rec: Any) -> dict:
     return {"size": list(rec.rle["size"]), "counts": rec.rle["counts"].decode()}
 
@@ -345,12 +355,7 @@ def _doc_coco(session, out, ids, frames, progress, stopped, res) -> None:  # noq
                 res.stopped = True
                 break
         fh.write("]}")
-    if res.stopped:
-        tmp.unlink()
-        return
-    os.replace(tmp, path)
-    res.files += 1
-    res.paths.append(path)
+    _finish(tmp, path, res)
 
 
 def _doc_ytvis(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
@@ -382,12 +387,7 @@ def _doc_ytvis(session, out, ids, frames, progress, stopped, res) -> None:  # no
             fh.write(', "bboxes": ' + json.dumps(boxes) + "}")
             res.frames = len(frames)
         fh.write("]}")
-    if res.stopped:
-        tmp.unlink()
-        return
-    os.replace(tmp, path)
-    res.files += 1
-    res.paths.append(path)
+    _finish(tmp, path, res)
 
 
 def _doc_mot(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
@@ -407,12 +407,7 @@ def _doc_mot(session, out, ids, frames, progress, stopped, res) -> None:  # noqa
             if stopped():
                 res.stopped = True
                 break
-    if res.stopped:
-        tmp.unlink()
-        return
-    os.replace(tmp, path)
-    res.files += 1
-    res.paths.append(path)
+    _finish(tmp, path, res)
 
 
 _DOCUMENTS: dict[str, Callable] = {"coco": _doc_coco, "ytvis": _doc_ytvis, "mot": _doc_mot}
