@@ -54,25 +54,13 @@ __all__ = [
     "ExportResult",
     "davis_palette",
     "export",
-    "contacts",
-    "plot_contacts",
-    "plot_heatmap",
-    "plot_presence",
-    "plot_timelines",
-    "plot_trajectories",
-    "save_table",
-    "track_table",
     "import_masks",
     "read_masks",
     "FrameCache",
     "FramePrompts",
-    "FrameScrubber",
-    "ImageSegmenter",
     "ImageSession",
     "MaskLayer",
-    "PromptCanvas",
     "PromptEditor",
-    "VideoTracker",
     "Viewport",
     "encode_jpeg",
     "fit_size",
@@ -145,6 +133,8 @@ _WIDGETS = {
     "ImageSegmenter": "apps",
     "VideoTracker": "apps",
 }
+
+__all__ += list(_WIDGETS)
 
 
 def __getattr__(name: str):
