@@ -32,6 +32,7 @@ from .errors import (
     SessionError,
     VideoError,
 )
+from .evaluate import JFResult, db_eval_boundary, db_eval_iou, evaluate
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError, ExportResult, davis_palette, export
 from .frames import FrameStream
@@ -54,6 +55,10 @@ __all__ = [
     "ExportResult",
     "davis_palette",
     "export",
+    "JFResult",
+    "db_eval_boundary",
+    "db_eval_iou",
+    "evaluate",
     "import_masks",
     "read_masks",
     "FrameCache",

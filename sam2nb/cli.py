@@ -169,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--browser", action="store_true", help="open a local browser too")
     s.set_defaults(func=_cmd_lab)
 
+    from .evaluate import add_parser as add_jf
     from .track_cli import add_parser
 
     add_parser(sub)
+    add_jf(sub)
     return p
 
 
