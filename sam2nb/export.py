@@ -12,6 +12,14 @@ Formats:
     ``coco``: COCO JSON, one image per frame, RLE segmentations, ``OUT/coco.json``.
     ``ytvis``: YouTube-VIS JSON, one track per object, ``OUT/ytvis.json``.
     ``mot``: MOTChallenge CSV of boxes (frames from 1), ``OUT/mot.csv``.
+    ``mp4``: the video with the masks painted on, H.264 (plays in browsers), ``OUT/overlay.mp4``.
+    ``cutout``: RGBA PNG per frame, transparent outside the objects, ``OUT/<frame>.png``.
+    ``cutout_webm``: the same as a VP9 video with alpha, ``OUT/cutout.webm``.
+    ``effect``: background blurred, grayed, a colour or an image (``effect=``), ``OUT/effect.mp4``.
+    ``remove``: the objects painted out (inpainting), ``OUT/removed.mp4``.
+
+Single files (JSON, CSV, videos) are written whole under a temporary name: an interrupted one
+is started again; picture sequences resume where they stopped.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from PIL import Image
 from ._version import __version__
 from .errors import Sam2nbError
 
-FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot")
+FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot", "mp4", "cutout", "cutout_webm",
+           "effect", "remove")  # fmt: skip
+VIDEO_FORMATS = ("mp4", "cutout_webm", "effect", "remove")
 STATE = ".sam2nb-export.json"
 
 
@@ -213,6 +223,7 @@ def export(
     overwrite: bool = False,
     progress: bool = True,
     stop: Any = None,
+    **options: Any,
 ) -> ExportResult:
     """Write a session's masks in one of :data:`FORMATS`, streaming frame by frame.
 
@@ -226,6 +237,8 @@ def export(
         overwrite: replace an export with other settings, or write into a foreign folder.
         progress: show a ``tqdm`` bar.
         stop: a ``threading.Event`` or a callable; checked after every frame.
+        **options: for ``mp4``: ``opacity``; for ``effect``: ``effect`` (``blur``, ``gray``,
+            ``color``, ``image``), ``color``, ``background`` (an image or its path).
 
     Returns:
         What was written; ``stopped=True`` if stopped (call again to resume).
@@ -244,13 +257,20 @@ def export(
         raise ExportError("Palette PNGs hold object ids 1..255; export fewer or renumber them.")
     outp = Path(out).expanduser()
     settings = {"format": format, "obj_ids": ids, "start": frames.start, "end": frames.stop,
-                "video": session.video.name, "size": list(session.video.size)}  # fmt: skip
+                "video": session.video.name, "size": list(session.video.size),
+                "options": {k: v if isinstance(v, (str, int, float, list, tuple)) else repr(type(v))
+                            for k, v in sorted(options.items())}}  # fmt: skip
     _prepare(outp, settings, overwrite)
     res = ExportResult(format, outp)
     t0 = time.perf_counter()
     stopped = _stopper(stop)
     writer = _SEQUENCES.get(format)
-    if writer is not None:
+    if format in VIDEO_FORMATS:
+        from .export_video import video_export
+
+        it = _frames(session, ids, frames, progress, format)
+        video_export(format, session, outp, ids, frames, it, stopped, res, options)
+    elif writer is not None:
         for f, recs in _frames(session, ids, frames, progress, format):
             writer(session, outp, f, ids, recs, res)
             res.frames += 1
@@ -308,7 +328,15 @@ def _seq_palette(session: Any, out: Path, f: int, ids: list, recs: dict, res: Ex
     _write(out / _name(f), make, res)
 
 
-_SEQUENCES: dict[str, Callable] = {"png": _seq_png, "sav": _seq_sav, "palette": _seq_palette}
+def _seq_cutout(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
+    from .export_video import cutout_sequence
+
+    cutout_sequence(session, out, f, ids, recs, res)
+
+
+_SEQUENCES: dict[str, Callable] = {
+    "png": _seq_png, "sav": _seq_sav, "palette": _seq_palette, "cutout": _seq_cutout,
+}  # fmt: skip
 
 
 def _finish(tmp: Path, path: Path, res: ExportResult) -> None:

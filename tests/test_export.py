@@ -166,3 +166,84 @@ def test_import_errors_name_the_fix(sess, tmp_path):
             else tmp_path,
             (96, 72),
         )
+
+
+def _probe(path):
+    import subprocess
+
+    from sam2nb.export_video import ffmpeg_exe
+
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def clip_sess(data_dir):
+    s = s2.Session(s2.open_video(data_dir / "bedroom.mp4", end=6), s2.load("test"))
+    s.add_object()
+    s.add_points(0, 1, [(450, 200)], [1])
+    s.run(progress=False)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("fmt, name, codec", [("mp4", "overlay.mp4", "h264"),
+                                              ("effect", "effect.mp4", "h264"),
+                                              ("remove", "removed.mp4", "h264"),
+                                              ("cutout_webm", "cutout.webm", "vp9")])  # fmt: skip
+def test_videos_decode_with_the_right_codec_size_fps_and_count(clip_sess, tmp_path, fmt, name,
+                                                                codec):  # fmt: skip
+    import decord
+
+    res = s2.export(clip_sess, tmp_path, fmt, progress=False)
+    assert res.files == 1 and not list(tmp_path.glob("*.tmp"))
+    info = _probe(tmp_path / name)
+    assert f"Video: {codec}" in info and "960x540" in info
+    assert ("yuv420p" in info) if codec == "h264" else ("alpha_mode" in info)
+    vr = decord.VideoReader(str(tmp_path / name))
+    assert len(vr) == 6 and vr[0].shape == (540, 960, 3)
+    assert vr.get_avg_fps() == pytest.approx(clip_sess.video.fps, rel=1e-3)
+    if fmt == "mp4":  # what was encoded is the overlay, not the plain frame
+        from sam2nb.export_video import overlay_frame
+
+        got = vr[2].asnumpy().astype(int)
+        raw = clip_sess.video[2]
+        m = clip_sess.results.get(2, 1).mask()
+        want = overlay_frame(raw, {1: m}, {1: clip_sess.objects[1].color}).astype(int)
+        err, plain = np.abs(got - want).mean(), np.abs(got - raw.astype(int)).mean()
+        assert err < plain / 3, (err, plain)
+
+
+def test_cutout_pngs_and_effects(clip_sess, tmp_path):
+    s2.export(clip_sess, tmp_path / "c", "cutout", progress=False)
+    img = np.asarray(Image.open(tmp_path / "c" / "00003.png"))
+    m = clip_sess.results.get(3, 1).mask()
+    assert img.shape == (540, 960, 4)
+    assert np.array_equal(img[..., 3] > 0, m)
+    assert np.array_equal(img[..., :3], clip_sess.video[3])
+    from sam2nb.export_video import effect_frame, remove_frame
+
+    rgb = clip_sess.video[0]
+    keep = clip_sess.results.get(0, 1).mask()
+    for eff in ("blur", "gray", "color"):
+        out = effect_frame(rgb, keep, eff, color=(255, 0, 255))
+        assert np.array_equal(out[keep], rgb[keep])
+    assert (effect_frame(rgb, keep, "color", color=(255, 0, 255))[~keep] == (255, 0, 255)).all()
+    with pytest.raises(s2.ExportError, match="choose one of"):
+        effect_frame(rgb, keep, "sepia")
+    import cv2
+
+    gone = remove_frame(rgb, keep)
+    grown = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=4) > 0
+    assert np.array_equal(gone[~grown], rgb[~grown])  # only the objects are painted over
+    assert (gone[keep] != rgb[keep]).any()
+    res = s2.export(clip_sess, tmp_path / "i", "effect", effect="image",
+                    background=rgb[::-1].copy(), progress=False)  # fmt: skip
+    assert res.files == 1
+
+
+def test_stopped_video_export_leaves_no_file(clip_sess, tmp_path):
+    res = s2.export(clip_sess, tmp_path, "mp4", progress=False, stop=lambda: True)
+    assert res.stopped and not list(tmp_path.glob("*.mp4*"))
+    again = s2.export(clip_sess, tmp_path, "mp4", progress=False)
+    assert (tmp_path / "overlay.mp4").is_file() and again.frames == 6
