@@ -20,7 +20,6 @@ it at full size, e.g. ``--model tiny --random-weights``.
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import statistics
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from results_csv import append_rows
 
 import sam2nb as s2
 
@@ -210,19 +210,10 @@ def main() -> None:
         rss = m(our, "rss_per_frame_kb") / m(off, "rss_per_frame_kb") * 100
         print(f"  {k:2d} objects: first mask {first:.1f}x sooner, propagation {speed:.2f}x "
               f"official's speed, RSS/frame {rss:.2f}% of official's")  # fmt: skip
-    out = Path(args.csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = not out.exists()
-    with open(out, "a", newline="") as fh:
-        cols = ["when", "model", "device", "video", "frames", "memory", *rows[0]]
-        wr = csv.DictWriter(fh, cols)
-        if new:
-            wr.writeheader()
-        when = time.strftime("%Y-%m-%dT%H:%M:%S")
-        for r in rows:
-            wr.writerow({"when": when, "model": engine.label, "device": str(engine.device),
-                         "video": Path(args.video).name, "frames": args.frames,
-                         "memory": args.memory, **r})  # fmt: skip
+    out = append_rows(
+        args.csv, rows, model=engine.label, device=str(engine.device),
+        video=Path(args.video).name, frames=args.frames, memory=args.memory,
+    )  # fmt: skip
     print(f"appended {len(rows)} rows to {out}")
 
 

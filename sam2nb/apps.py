@@ -328,7 +328,12 @@ class VideoTracker(_App):
         self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
         self.save_btn.on_click(lambda _: self._guard(self.save))
-        self.export_btn = W.Button(description="export PNG masks", layout=W.Layout(width="auto"))
+        from .export import FORMATS
+
+        self.export_btn = W.Button(description="export", icon="download",
+                                   layout=W.Layout(width="auto"))  # fmt: skip
+        self.export_format = W.Dropdown(options=FORMATS, value="palette",
+                                        layout=W.Layout(width="140px"))  # fmt: skip
         self.export_btn.on_click(lambda _: self._guard(self.export))
         self.widget = W.VBox(
             [
@@ -345,7 +350,7 @@ class VideoTracker(_App):
                         self.progress_label,
                     ]
                 ),  # fmt: skip
-                W.HBox([self.save_btn, self.export_btn]),
+                W.HBox([self.save_btn, self.export_btn, self.export_format]),
                 self.status,
             ]
         )
@@ -472,12 +477,17 @@ class VideoTracker(_App):
         self.say(f"Saved to {out} (resume with s2.VideoTracker(s2.load_session('{out}'))).")
         return out
 
-    def export(self, folder: Any = None) -> Path:
-        """Write one PNG mask per frame (object ids; 0/255 for one object)."""
-        from .track_cli import write_masks
+    def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
+        """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
 
-        base = self.save_dir or Path("sam2nb_sessions")
-        out = Path(folder or self.export_dir or base / "masks")
-        n = write_masks(self.session, out)
-        self.say(f"Wrote {n} PNG masks to {out}.")
+        Writes into ``<export_dir or save_dir>/<format>``; an interrupted export resumes.
+        """
+        from .export import export
+
+        fmt = format or self.export_format.value
+        base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
+        out = Path(folder) if folder else base / fmt
+        res = export(self.session, out, fmt, progress=False, **options)
+        self.say(f"Exported {res.frames} frames as {fmt} to {out} ({res.files} files written, "
+                 f"{res.kept} kept from before).")  # fmt: skip
         return out

@@ -50,6 +50,9 @@ class ImageSession:
             raise SessionError('No model is loaded: call s2.load("tiny") first, or pass engine=.')
         h, w = self.image.shape[:2]
         self.size = (w, h)
+        from .video import open_video
+
+        self.video = open_video(self.image[None])  # one frame: exports treat it as a video
         self.objects: dict[int, TrackedObject] = {}
         self.log: list[dict] = []
         self.candidates: dict[int, ImagePrediction] = {}

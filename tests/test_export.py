@@ -247,3 +247,16 @@ def test_stopped_video_export_leaves_no_file(clip_sess, tmp_path):
     assert res.stopped and not list(tmp_path.glob("*.mp4*"))
     again = s2.export(clip_sess, tmp_path, "mp4", progress=False)
     assert (tmp_path / "overlay.mp4").is_file() and again.frames == 6
+
+
+def test_image_session_exports_coco(data_dir, tmp_path):
+    from sam2nb.video import read_image
+
+    img = s2.ImageSession(read_image(data_dir / "groceries.jpg"), s2.load("test"))
+    img.add_object(name="jar")
+    img.add_points(0, 1, [(200, 150)], [1])
+    s2.export(img, tmp_path, "coco", progress=False)
+    coco = json.loads((tmp_path / "coco.json").read_text())
+    assert len(coco["images"]) == 1 and coco["categories"] == [{"id": 1, "name": "jar"}]
+    ann = coco["annotations"][0]
+    assert np.array_equal(mask_utils.decode(ann["segmentation"]).astype(bool), img.masks()[1])
