@@ -480,14 +480,38 @@ class VideoTracker(_App):
     def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
         """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
 
-        Writes into ``<export_dir or save_dir>/<format>``; an interrupted export resumes.
+        Writes into ``<export_dir or save_dir>/<format>`` in the background (when threaded),
+        with the app's progress bar and stop button; a stopped export resumes next time.
         """
         from .export import export
 
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
         fmt = format or self.export_format.value
         base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
         out = Path(folder) if folder else base / fmt
-        res = export(self.session, out, fmt, progress=False, **options)
-        self.say(f"Exported {res.frames} frames as {fmt} to {out} ({res.files} files written, "
-                 f"{res.kept} kept from before).")  # fmt: skip
+        self._stop = threading.Event()
+
+        def progress(done: int, total: int) -> None:
+            self.progress.max, self.progress.value = total, done
+            self.progress_label.value = f"export {done}/{total}"
+
+        def work() -> None:
+            try:
+                res = export(self.session, out, fmt, progress=False, stop=self._stop,
+                             on_frame=progress, **options)  # fmt: skip
+                how = "stopped (export again to resume)" if res.stopped else "done"
+                self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
+                         f"files written, {res.kept} kept from before).")  # fmt: skip
+            except Exception as exc:
+                self.show_error(exc)
+            finally:
+                self._set_running(False)
+
+        self._set_running(True)
+        if self.threaded:
+            self._worker = threading.Thread(target=work, name="sam2nb-export", daemon=True)
+            self._worker.start()
+        else:
+            work()
         return out

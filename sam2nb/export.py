@@ -82,6 +82,7 @@ class ExportResult:
         kept: files found complete from an earlier, interrupted run.
         frames: frames exported.
         stopped: True if it was stopped before the end (run it again to resume).
+        resumed: True if it went on from an interrupted export of the same results.
         seconds: wall time.
         manifest: the manifest's path (None when stopped).
     """
@@ -92,6 +93,7 @@ class ExportResult:
     kept: int = 0
     frames: int = 0
     stopped: bool = False
+    resumed: bool = False
     seconds: float = 0.0
     manifest: Path | None = None
     paths: list[Path] = field(default_factory=list, repr=False)
@@ -142,28 +144,50 @@ def _stopper(stop: Any) -> Callable[[], bool]:
     raise ExportError(f"stop must be a threading.Event or a callable, got {stop!r}.")
 
 
-def _prepare(out: Path, settings: dict, overwrite: bool) -> None:
-    """Claim the folder for these settings; a rerun with the same ones resumes."""
+def _fingerprint(session: Any) -> list:
+    """Changes whenever the session's results do (prompts logged, masks stored)."""
+    return [len(session.log), len(session.results), session.results.mask_bytes]
+
+
+def _prepare(out: Path, settings: dict, fingerprint: list, overwrite: bool) -> bool:
+    """Claim the folder for these settings. Returns True to resume an interrupted export.
+
+    A rerun with the same settings on unchanged results resumes (files already written are
+    kept); after the results changed, or once an export finished, every file is written anew.
+    """
     out.mkdir(parents=True, exist_ok=True)
     marker = out / STATE
-    if marker.exists() and not overwrite:
+    before = None
+    if marker.exists():
         try:
             before = json.loads(marker.read_text())
         except ValueError:
-            before = None
-        if before != settings:
+            before = {}
+        if before.get("settings") != settings and not overwrite:
             raise ExportError(
-                f"{out} holds an export with other settings ({before}); pick another folder or "
-                "pass overwrite=True to replace it."
+                f"{out} holds an export with other settings ({before.get('settings')}); pick "
+                "another folder or pass overwrite=True to replace it."
             )
-    elif not marker.exists() and any(p.name != STATE for p in out.iterdir()) and not overwrite:
+    elif any(p.name != STATE for p in out.iterdir()) and not overwrite:
         raise ExportError(
             f"{out} is not empty and was not made by sam2nb export: pick an empty folder or pass "
             "overwrite=True."
         )
     for tmp in out.rglob("*.tmp"):  # half-written by an interrupted run
         tmp.unlink()
-    _atomic_bytes(marker, json.dumps(settings, sort_keys=True).encode())
+    resume = bool(
+        before
+        and before.get("settings") == settings
+        and before.get("fingerprint") == fingerprint
+        and not before.get("done")
+    )
+    _mark(out, settings, fingerprint, done=False)
+    return resume
+
+
+def _mark(out: Path, settings: dict, fingerprint: list, done: bool) -> None:
+    state = {"settings": settings, "fingerprint": fingerprint, "done": done}
+    _atomic_bytes(out / STATE, json.dumps(state, sort_keys=True).encode())
 
 
 def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
@@ -199,15 +223,21 @@ def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
     return path
 
 
+_CALLBACK = threading.local()  # the running export's on_frame (per thread)
+
+
 def _frames(
     session: Any, ids: list[int], frames: range, progress: bool, what: str
 ) -> Iterator[tuple[int, dict[int, Any]]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(frames, desc=f"export {what}", unit="frame", disable=not progress)
+    on_frame = getattr(_CALLBACK, "fn", None)
     try:
-        for f in bar:
+        for i, f in enumerate(bar):
             yield f, {o: r for o, r in session.results.frame(f).items() if o in ids}
+            if on_frame is not None:
+                on_frame(i + 1, len(frames))
     finally:
         bar.close()
 
@@ -223,6 +253,7 @@ def export(
     overwrite: bool = False,
     progress: bool = True,
     stop: Any = None,
+    on_frame: Callable[[int, int], Any] | None = None,
     **options: Any,
 ) -> ExportResult:
     """Write a session's masks in one of :data:`FORMATS`, streaming frame by frame.
@@ -237,6 +268,7 @@ def export(
         overwrite: replace an export with other settings, or write into a foreign folder.
         progress: show a ``tqdm`` bar.
         stop: a ``threading.Event`` or a callable; checked after every frame.
+        on_frame: called as ``on_frame(done, total)`` after each frame (for a UI's progress).
         **options: for ``mp4``: ``opacity``; for ``effect``: ``effect`` (``blur``, ``gray``,
             ``color``, ``image``), ``color``, ``background`` (an image or its path).
 
@@ -260,10 +292,35 @@ def export(
                 "video": session.video.name, "size": list(session.video.size),
                 "options": {k: v if isinstance(v, (str, int, float, list, tuple)) else repr(type(v))
                             for k, v in sorted(options.items())}}  # fmt: skip
-    _prepare(outp, settings, overwrite)
+    fp = _fingerprint(session)
     res = ExportResult(format, outp)
+    res.resumed = _prepare(outp, settings, fp, overwrite)
     t0 = time.perf_counter()
     stopped = _stopper(stop)
+    _CALLBACK.fn = on_frame
+    try:
+        _run(format, session, outp, ids, frames, progress, stopped, res, options)
+    finally:
+        _CALLBACK.fn = None
+    res.seconds = time.perf_counter() - t0
+    if not res.stopped:
+        res.manifest = _manifest(session, res, settings)
+        _mark(outp, settings, fp, done=True)
+    return res
+
+
+def _run(
+    format: str,
+    session: Any,
+    outp: Path,
+    ids: list[int],
+    frames: range,
+    progress: bool,
+    stopped: Callable[[], bool],
+    res: ExportResult,
+    options: dict,
+) -> None:
+    """Write the files of one export (the format's writer, frame by frame)."""
     writer = _SEQUENCES.get(format)
     if format in VIDEO_FORMATS:
         from .export_video import video_export
@@ -279,10 +336,6 @@ def export(
                 break
     else:
         _DOCUMENTS[format](session, outp, ids, frames, progress, stopped, res)
-    res.seconds = time.perf_counter() - t0
-    if not res.stopped:
-        res.manifest = _manifest(session, res, settings)
-    return res
 
 
 def _name(f: int) -> str:
@@ -290,7 +343,7 @@ def _name(f: int) -> str:
 
 
 def _write(path: Path, make: Callable[[], bytes], res: ExportResult) -> None:
-    if path.exists():
+    if res.resumed and path.exists():
         res.kept += 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)

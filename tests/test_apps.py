@@ -47,9 +47,10 @@ def test_video_tracker_click_propagate_scrub_save_export(engine, bedroom, tmp_pa
     assert app.session.results.get(3, 1) == tracked3
     out = app.save()
     assert (out / "session.json").is_file()
-    masks = app.export(tmp_path / "palette")  # the app's default format
+    masks = app.export(tmp_path / "palette")  # the app's default format, in the background
+    assert app.wait(120) and app.errors == []
     assert len(list(masks.glob("*.png"))) == len(app.session.video)
-    assert (masks / "manifest.json").is_file() and "Exported 200 frames" in app.status.value
+    assert (masks / "manifest.json").is_file() and "Export done: 200 frames" in app.status.value
     app.scrubber.close()
     # resume in a new app: objects, prompts, results and the timeline come back
     again = s2.VideoTracker(s2.load_session(out, engine=engine), threaded=False, max_width=480)

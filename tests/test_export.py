@@ -260,3 +260,21 @@ def test_image_session_exports_coco(data_dir, tmp_path):
     assert len(coco["images"]) == 1 and coco["categories"] == [{"id": 1, "name": "jar"}]
     ann = coco["annotations"][0]
     assert np.array_equal(mask_utils.decode(ann["segmentation"]).astype(bool), img.masks()[1])
+
+
+def test_new_results_are_written_anew_not_kept(tmp_path):
+    frames = np.random.default_rng(4).integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
+    s = s2.Session(s2.open_video(frames), s2.load("test"))
+    s.add_object()
+    s.add_points(0, 1, [(20, 20)], [1])
+    s.run(progress=False)
+    seen = []
+    first = s2.export(s, tmp_path, "png", progress=False, on_frame=lambda d, t: seen.append(d))
+    assert seen == [1, 2, 3] and not first.resumed
+    s.add_points(1, 1, [(50, 30)], [0])  # a correction: the masks change
+    s.run(progress=False)
+    again = s2.export(s, tmp_path, "png", progress=False)
+    assert again.kept == 0 and again.files == 3  # a finished export is never "resumed"
+    got = np.asarray(Image.open(tmp_path / "1" / "00002.png")) > 0
+    assert np.array_equal(got, s.results.get(2, 1).mask())
+    s.close()
