@@ -406,7 +406,15 @@ def _rle_json(rec: Any) -> dict:
     return {"size": list(rec.rle["size"]), "counts": rec.rle["counts"].decode()}
 
 
-def _doc_coco(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+def _doc_coco(
+    session: Any,
+    out: Path,
+    ids: list[int],
+    frames: range,
+    progress: bool,
+    stopped: Callable[[], bool],
+    res: ExportResult,
+) -> None:
     w, h = session.video.size
     path = out / "coco.json"
     tmp = path.with_name(path.name + ".tmp")
@@ -439,7 +447,15 @@ def _doc_coco(session, out, ids, frames, progress, stopped, res) -> None:  # noq
     _finish(tmp, path, res)
 
 
-def _doc_ytvis(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+def _doc_ytvis(
+    session: Any,
+    out: Path,
+    ids: list[int],
+    frames: range,
+    progress: bool,
+    stopped: Callable[[], bool],
+    res: ExportResult,
+) -> None:
     w, h = session.video.size
     path = out / "ytvis.json"
     tmp = path.with_name(path.name + ".tmp")
@@ -471,7 +487,15 @@ def _doc_ytvis(session, out, ids, frames, progress, stopped, res) -> None:  # no
     _finish(tmp, path, res)
 
 
-def _doc_mot(session, out, ids, frames, progress, stopped, res) -> None:  # noqa: ANN001
+def _doc_mot(
+    session: Any,
+    out: Path,
+    ids: list[int],
+    frames: range,
+    progress: bool,
+    stopped: Callable[[], bool],
+    res: ExportResult,
+) -> None:
     path = out / "mot.csv"
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
