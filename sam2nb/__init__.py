@@ -44,6 +44,7 @@ from .model import Engine, current, load, unload
 from .overlay import FrameCache, MaskLayer, Viewport, encode_jpeg, fit_size, mask_layer
 from .persist import load_session, replay, save_session
 from .prompts import TrackedObject, read_log
+from .samples import sample_image, sample_path, sample_video, synthetic_image, synthetic_video
 from .session import Session
 from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 from .video import VideoSource, open_video, read_image, to_rgb8
@@ -55,6 +56,11 @@ __all__ = [
     "ExportResult",
     "davis_palette",
     "export",
+    "sample_image",
+    "sample_path",
+    "sample_video",
+    "synthetic_image",
+    "synthetic_video",
     "JFResult",
     "db_eval_boundary",
     "db_eval_iou",

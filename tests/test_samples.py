@@ -1,0 +1,36 @@
+"""Sample media: your file, else the official sample (local or downloaded), else synthetic."""
+
+from __future__ import annotations
+
+import pytest
+
+import sam2nb as s2
+
+
+def test_yours_first_then_local_samples(tmp_path, data_dir, monkeypatch):
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"x")
+    assert s2.sample_video(mine) == mine
+    with pytest.raises(s2.VideoError, match="does not exist"):
+        s2.sample_video(tmp_path / "nope.mp4")
+    monkeypatch.setenv("SAM2NB_SAMPLES", str(data_dir))
+    assert s2.sample_video() == data_dir / "bedroom.mp4"
+    assert s2.sample_image(name="cars.jpg") == data_dir / "cars.jpg"
+    with pytest.raises(s2.VideoError, match="there are"):
+        s2.sample_path("dog.mp4")
+
+
+def test_offline_falls_back_to_synthetic_media(monkeypatch):
+    monkeypatch.delenv("SAM2NB_SAMPLES", raising=False)
+    monkeypatch.setattr("sam2nb.samples.SAMPLES", {
+        k: ("http://127.0.0.1:9/none", sha) for k, (_, sha) in s2.samples.SAMPLES.items()
+    })  # fmt: skip
+    v = s2.sample_video()
+    assert v.name == "synthetic.mp4"
+    video = s2.open_video(v)
+    assert len(video) == 60 and video.size == (640, 360)
+    frame = video[30].astype(int)  # disc 1 is centred at (120 + 6t, 180 + t)
+    assert abs(frame[210, 300] - [230, 180, 40]).max() < 25
+    img = s2.read_image(s2.sample_image())
+    assert img.shape == (480, 640, 3)
+    assert tuple(img[210, 170]) == (230, 180, 40)  # the disc's colour, drawn by us
