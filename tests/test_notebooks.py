@@ -12,8 +12,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, data_dir):
+def test_notebook_runs_top_to_bottom(path, data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("SAM2NB_SAMPLES", str(data_dir))  # the official samples, from ../shared
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # write outputs under tmp_path, not into the checkout
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source += f"\nOUT = {str(tmp_path / 'out')!r}"
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
