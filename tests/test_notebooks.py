@@ -17,7 +17,7 @@ def test_notebook_runs_top_to_bottom(path, data_dir, monkeypatch, tmp_path):
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:  # write outputs under tmp_path, not into the checkout
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            cell.source += f"\nOUT = {str(tmp_path / 'out')!r}"
+            cell.source += f"\nOUT = {str(tmp_path / 'out')!r}\nFRAMES = 40  # CI: a short clip"
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
