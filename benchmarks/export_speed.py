@@ -20,7 +20,7 @@ import sam2nb as s2
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VIDEO = HERE.parent.parent / "shared" / "data" / "cups.mp4"
-CUPS = [(420, 420), (640, 420), (860, 420)]
+CUPS = [(340, 100), (654, 420), (914, 420)]  # held up, middle, right (frame 0)
 
 
 def main() -> None:

@@ -26,6 +26,10 @@ SAMPLES = {
         f"{_RAW}/EdgeTAM/main/notebooks/videos/bedroom.mp4",
         "1be76d5d19b066e8ad7c565d88a98e11a8f8d456a707508a7aa35390def70e30",
     ),
+    "cups.mp4": (
+        f"{_RAW}/EdgeTAM/main/examples/02_cups.mp4",
+        "6320759eede8c82c7d43fe1cc569f3a389758ec37b2b1dc9e9b7b4ce4110ab13",
+    ),
     "truck.jpg": (
         f"{_RAW}/sam2/main/notebooks/images/truck.jpg",
         "941715e721c8864324a1425b445ea4dde0498b995c45ddce0141a58971c6ff99",
@@ -131,8 +135,10 @@ def synthetic_image(path: str | os.PathLike | None = None) -> Path:
     return out
 
 
-def sample_video(path: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """The video a notebook should use: yours, else bedroom.mp4, else a synthetic clip.
+def sample_video(
+    path: str | os.PathLike | None = None, name: str = "bedroom.mp4", download: bool = True
+) -> Path:
+    """The video a notebook should use: yours, else a sample (``name``), else a synthetic clip.
 
     Example:
         >>> video = s2.open_video(sample_video())  # doctest: +SKIP
@@ -142,7 +148,7 @@ def sample_video(path: str | os.PathLike | None = None, download: bool = True) -
         if not p.exists():
             raise VideoError(f"{p} does not exist: give a video file or a folder of frames.")
         return p
-    return sample_path("bedroom.mp4", download) or synthetic_video()
+    return sample_path(name, download) or synthetic_video()
 
 
 def sample_image(

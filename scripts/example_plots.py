@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import sam2nb as s2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CUPS = [(420, 420), (640, 420), (860, 420)]
+CUPS = [(340, 100), (654, 420), (914, 420)]  # held up, middle, right (frame 0)
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "track_plots.png"))
     args = ap.parse_args()
     sess = s2.Session(s2.open_video(args.video, end=args.frames), s2.load(args.model))
-    for i, (pt, name) in enumerate(zip(CUPS, ["left cup", "middle cup", "right cup"], strict=True)):
+    for i, (pt, name) in enumerate(zip(CUPS, ["held cup", "middle cup", "right cup"], strict=True)):
         sess.add_object(i + 1, name=name)
         sess.add_points(0, i + 1, [pt], [1])
     sess.run()
