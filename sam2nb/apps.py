@@ -144,35 +144,32 @@ class _App:
 
     def click(self, x: float, y: float, label: int | None = None) -> None:
         """A click at video pixel ``(x, y)`` on the shown frame."""
-        known = set(self.editor.session.objects)
-        res = self.editor.click(self.frame_idx, x, y, label)
-        if set(self.editor.session.objects) != known:
-            self._objects_changed()
-        self._after(res)
+        self._edit(self.editor.click, self.frame_idx, x, y, label)
 
     def box(self, box: list[float]) -> None:
         """A box ``[x0, y0, x1, y1]`` (video pixels) on the shown frame."""
+        self._edit(self.editor.box, self.frame_idx, box)
+
+    def _edit(self, fn: Callable, *args: Any) -> None:
         known = set(self.editor.session.objects)
-        res = self.editor.box(self.frame_idx, box)
-        if set(self.editor.session.objects) != known:
+        res = fn(*args)
+        if set(self.editor.session.objects) != known:  # the first click made an object
             self._objects_changed()
         self._after(res)
 
     def undo(self) -> None:
         """Undo the last prompt edit (on whichever frame it was)."""
-        f = self.editor.undo_frame
-        res = self.editor.undo()
-        if f is None:
-            self.say("Nothing to undo.")
-        self._after(res, f)
+        self._step(self.editor.undo_frame, self.editor.undo, "undo")
 
     def redo(self) -> None:
         """Redo the last undone edit."""
-        f = self.editor.redo_frame
-        res = self.editor.redo()
-        if f is None:
-            self.say("Nothing to redo.")
-        self._after(res, f)
+        self._step(self.editor.redo_frame, self.editor.redo, "redo")
+
+    def _step(self, frame_idx: int | None, fn: Callable, word: str) -> None:
+        res = fn()
+        if frame_idx is None:
+            self.say(f"Nothing to {word}.")
+        self._after(res, frame_idx)
 
     def clear(self) -> None:
         """Remove the current object's prompts on the shown frame."""

@@ -227,8 +227,15 @@ _CALLBACK = threading.local()  # the running export's on_frame (per thread)
 
 
 def _frames(
-    session: Any, ids: list[int], frames: range, progress: bool, what: str
+    session: Any,
+    ids: list[int],
+    frames: range,
+    progress: bool,
+    what: str,
+    stopped: Callable[[], bool],
+    res: ExportResult,
 ) -> Iterator[tuple[int, dict[int, Any]]]:
+    """Each frame's records for ``ids``; counts the frames done and ends when asked to stop."""
     from tqdm.auto import tqdm
 
     bar = tqdm(frames, desc=f"export {what}", unit="frame", disable=not progress)
@@ -236,6 +243,10 @@ def _frames(
     try:
         for i, f in enumerate(bar):
             yield f, {o: r for o, r in session.results.frame(f).items() if o in ids}
+            res.frames += 1
+            if stopped():
+                res.stopped = True
+                return
             if on_frame is not None:
                 on_frame(i + 1, len(frames))
     finally:
@@ -325,15 +336,11 @@ def _run(
     if format in VIDEO_FORMATS:
         from .export_video import video_export
 
-        it = _frames(session, ids, frames, progress, format)
-        video_export(format, session, outp, ids, frames, it, stopped, res, options)
+        it = _frames(session, ids, frames, progress, format, stopped, res)
+        video_export(format, session, outp, it, res, options)
     elif writer is not None:
-        for f, recs in _frames(session, ids, frames, progress, format):
+        for f, recs in _frames(session, ids, frames, progress, format, stopped, res):
             writer(session, outp, f, ids, recs, res)
-            res.frames += 1
-            if stopped():
-                res.stopped = True
-                break
     else:
         _DOCUMENTS[format](session, outp, ids, frames, progress, stopped, res)
 
@@ -402,6 +409,12 @@ def _finish(tmp: Path, path: Path, res: ExportResult) -> None:
     res.paths.append(path)
 
 
+def _xywh(bbox: tuple[float, float, float, float]) -> list[float]:
+    """``(x0, y0, x1, y1)`` as COCO/MOT ``[left, top, width, height]``."""
+    x0, y0, x1, y1 = bbox
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
 def _rle_json(rec: Any) -> dict:
     return {"size": list(rec.rle["size"]), "counts": rec.rle["counts"].decode()}
 
@@ -428,21 +441,16 @@ def _doc_coco(
                                         "frame_idx": f, "width": w, "height": h})
                            for f in frames))  # fmt: skip
         fh.write('], "annotations": [')
-        for f, recs in _frames(session, ids, frames, progress, "coco"):
+        for f, recs in _frames(session, ids, frames, progress, "coco", stopped, res):
             for o in ids:
                 r = recs.get(o)
                 if r is None or r.area == 0:
                     continue
-                x0, y0, x1, y1 = r.bbox
                 ann = {"id": n_ann + 1, "image_id": f, "category_id": o, "segmentation":
-                       _rle_json(r), "area": r.area, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                       _rle_json(r), "area": r.area, "bbox": _xywh(r.bbox),
                        "iscrowd": 0, "score": r.score, "predicted_iou": r.iou}  # fmt: skip
                 fh.write((", " if n_ann else "") + json.dumps(ann))
                 n_ann += 1
-            res.frames += 1
-            if stopped():
-                res.stopped = True
-                break
         fh.write("]}")
     _finish(tmp, path, res)
 
@@ -478,8 +486,7 @@ def _doc_ytvis(
                 ok = r is not None and r.area > 0
                 segs.append(_rle_json(r) if ok else None)
                 areas.append(r.area if ok else None)
-                boxes.append([r.bbox[0], r.bbox[1], r.bbox[2] - r.bbox[0], r.bbox[3] - r.bbox[1]]
-                             if ok else None)  # fmt: skip
+                boxes.append(_xywh(r.bbox) if ok else None)
             fh.write(', "segmentations": ' + json.dumps(segs) + ', "areas": ' + json.dumps(areas))
             fh.write(', "bboxes": ' + json.dumps(boxes) + "}")
             res.frames = len(frames)
@@ -500,18 +507,13 @@ def _doc_mot(
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         wr = csv.writer(fh)
-        for f, recs in _frames(session, ids, frames, progress, "mot"):
+        for f, recs in _frames(session, ids, frames, progress, "mot", stopped, res):
             for o in ids:
                 r = recs.get(o)
                 if r is None or not r.visible or r.bbox is None:
                     continue
-                x0, y0, x1, y1 = r.bbox
                 # MOTChallenge: frame (from 1), id, left, top, width, height, conf, x, y, z
-                wr.writerow([f + 1, o, x0, y0, x1 - x0, y1 - y0, round(r.score, 4), -1, -1, -1])
-            res.frames += 1
-            if stopped():
-                res.stopped = True
-                break
+                wr.writerow([f + 1, o, *_xywh(r.bbox), round(r.score, 4), -1, -1, -1])
     _finish(tmp, path, res)
 
 

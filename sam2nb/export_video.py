@@ -145,9 +145,13 @@ def _background(opts: dict, size: tuple[int, int]) -> np.ndarray | None:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def video_export(fmt: str, session: Any, out: Path, ids: list[int], frames: range,
-                 frame_iter: Any, stopped: Any, res: ExportResult, opts: dict) -> None:  # fmt: skip
-    """Write one of the video formats (called by :func:`sam2nb.export`)."""
+def video_export(
+    fmt: str, session: Any, out: Path, frame_iter: Any, res: ExportResult, opts: dict
+) -> None:
+    """Write one of the video formats (called by :func:`sam2nb.export`).
+
+    ``frame_iter`` yields ``(frame_idx, records)`` and ends early when the export is stopped.
+    """
     v = session.video
     colors = {o: t.color for o, t in session.objects.items()}
     names = {"mp4": "overlay.mp4", "effect": "effect.mp4", "remove": "removed.mp4",
@@ -173,10 +177,6 @@ def video_export(fmt: str, session: Any, out: Path, ids: list[int], frames: rang
             else:
                 frame = np.dstack([rgb, union.astype(np.uint8) * 255])
             writer.write(frame)
-            res.frames += 1
-            if stopped():
-                res.stopped = True
-                break
     except BaseException:
         writer.close(keep=False)
         raise

@@ -135,6 +135,13 @@ def synthetic_image(path: str | os.PathLike | None = None) -> Path:
     return out
 
 
+def _yours(path: str | os.PathLike, what: str, file: bool = False) -> Path:
+    p = Path(path).expanduser()
+    if not (p.is_file() if file else p.exists()):
+        raise VideoError(f"{p} does not exist: give {what}.")
+    return p
+
+
 def sample_video(
     path: str | os.PathLike | None = None, name: str = "bedroom.mp4", download: bool = True
 ) -> Path:
@@ -144,10 +151,7 @@ def sample_video(
         >>> video = s2.open_video(sample_video())  # doctest: +SKIP
     """
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise VideoError(f"{p} does not exist: give a video file or a folder of frames.")
-        return p
+        return _yours(path, "a video file or a folder of frames")
     return sample_path(name, download) or synthetic_video()
 
 
@@ -156,8 +160,5 @@ def sample_image(
 ) -> Path:
     """The image a notebook should use: yours, else an official sample, else a synthetic one."""
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise VideoError(f"{p} does not exist: give an image file (JPEG, PNG, ...).")
-        return p
+        return _yours(path, "an image file (JPEG, PNG, ...)", file=True)
     return sample_path(name, download) or synthetic_image()

@@ -211,17 +211,16 @@ class FrameScrubber:
         t0 = time.perf_counter()
         jpeg = self.frame_jpeg(frame_idx)
         layer = self.mask_png(frame_idx)
-        prompts, colors = {}, {}
+        every, prompts, colors = {}, {}, {}
         if self.session is not None:
             colors = {o: t.color for o, t in self.session.objects.items()}
+            every = frame_prompts(self.session.log)  # read once: this frame's and the timeline's
             prompts = {
-                o: p
-                for (f, o), p in frame_prompts(self.session.log).items()
-                if f == frame_idx and self.visible.get(o, True)
+                o: p for (f, o), p in every.items() if f == frame_idx and self.visible.get(o, True)
             }
         with batch():  # one message per frame switch
             self.canvas.show(jpeg, layer, prompts, colors, self.current_obj)
-            self.draw_timeline(force=True)
+            self.draw_timeline(force=True, prompts=every)
         self.renders += 1
         self.last_render_s = time.perf_counter() - t0
         self.info.value = self._describe(frame_idx)
@@ -306,11 +305,12 @@ class FrameScrubber:
         return target
 
     # -- timeline --------------------------------------------------------------------------
-    def draw_timeline(self, force: bool = False) -> None:
+    def draw_timeline(self, force: bool = False, prompts: dict | None = None) -> None:
         """Draw the swimlanes: one lane per object, a red line at the current frame.
 
         Colour where the object is visible, grey where it is tracked but hidden, black ticks
-        where it is prompted.
+        where it is prompted. ``prompts`` is :func:`~sam2nb.frame_prompts` of the log, if the
+        caller has it already.
         """
         now = time.monotonic()
         if not force and now - self._timeline_t < TIMELINE_INTERVAL and self.renders > 1:
@@ -322,7 +322,8 @@ class FrameScrubber:
         h = max(1, len(objs)) * LANE + 4
         w = tl.width
         sx = w / n
-        prompts = frame_prompts(self.session.log) if self.session is not None else {}
+        if prompts is None:
+            prompts = frame_prompts(self.session.log) if self.session is not None else {}
         with batch():
             if tl.height != h:
                 tl.height = h
