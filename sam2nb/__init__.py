@@ -9,6 +9,16 @@ A flat public namespace::
 """
 
 from ._version import __version__
+from .bench import BenchError, benchmark
+from .bench_report import (
+    OFFICIAL_A100_FPS,
+    BenchCurve,
+    BenchReport,
+    BenchRow,
+    cost_per_video_minute,
+    default_csv,
+    read_bench,
+)
 from .checkpoints import (
     MODELS,
     CachedModel,
@@ -50,6 +60,15 @@ from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_mask
 from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
+    "BenchCurve",
+    "BenchError",
+    "BenchReport",
+    "BenchRow",
+    "OFFICIAL_A100_FPS",
+    "benchmark",
+    "cost_per_video_minute",
+    "default_csv",
+    "read_bench",
     "CachedModel",
     "EXPORT_FORMATS",
     "ExportError",
@@ -126,6 +145,7 @@ __all__ = [
 # Widgets (ipywidgets, ipycanvas) and analysis (pandas) load when first used: the CLI and
 # headless tracking never pay for them.
 _WIDGETS = {
+    "BenchmarkPanel": "bench_app",
     **{
         name: "analysis"
         for name in (

@@ -1,4 +1,4 @@
-"""The ``sam2nb`` command line: ``info``, ``models``, ``download``, ``lab``, ``track``.
+"""The ``sam2nb`` command: info, models, download, lab, track, jf, bench.
 
 Example:
     $ sam2nb models
@@ -169,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--browser", action="store_true", help="open a local browser too")
     s.set_defaults(func=_cmd_lab)
 
+    from .bench_cli import add_parser as add_bench
     from .evaluate import add_parser as add_jf
     from .track_cli import add_parser
 
     add_parser(sub)
     add_jf(sub)
+    add_bench(sub)
     return p
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import Sam2nbError
 from .model import Engine
+from .sam2state import eager_prompts
 from .video import to_rgb8
 
 
@@ -153,9 +154,10 @@ def segment_image(
     with engine.autocast():
         if not (reuse_embedding and predictor._is_image_set and predictor._orig_hw == [(h, w)]):
             predictor.set_image(rgb)
-        masks, scores, logits = predictor.predict(
-            point_coords=pts, point_labels=lab, box=bx, multimask_output=multimask
-        )
+        with eager_prompts(engine.model):  # a compiled model recompiles per click count
+            masks, scores, logits = predictor.predict(
+                point_coords=pts, point_labels=lab, box=bx, multimask_output=multimask
+            )
     return ImagePrediction(
         masks=np.asarray(masks).astype(bool),
         scores=np.asarray(scores, np.float32),

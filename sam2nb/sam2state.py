@@ -55,6 +55,34 @@ def sam2_flags(predictor: Any, corrections_as_cond: bool) -> Iterator[None]:
             svp.tqdm = tq
 
 
+_EAGER_LOCK = threading.Lock()
+PROMPT_MODULES = ("sam_prompt_encoder", "sam_mask_decoder")
+
+
+@contextlib.contextmanager
+def eager_prompts(model: Any) -> Iterator[None]:
+    """Answer a click with the prompt encoder and mask decoder uncompiled.
+
+    sam2's ``vos_optimized`` model compiles both with fixed shapes (``dynamic=False``,
+    ``fullgraph=True``), so each new number of clicks on a frame recompiles them, and the ninth
+    distinct count fails with torch's recompile limit (facebookresearch/sam2#517). A click is
+    one decoder pass, so eager costs little; tracking (one shape) keeps the compiled ones. A
+    no-op for models that are not compiled.
+    """
+    saved = {}
+    with _EAGER_LOCK:
+        for name in PROMPT_MODULES:
+            mod = getattr(model, name, None)
+            if mod is not None and "forward" in vars(mod):  # torch.compile set it on the instance
+                saved[name] = vars(mod).pop("forward")
+    try:
+        yield
+    finally:
+        with _EAGER_LOCK:
+            for name, fwd in saved.items():
+                getattr(model, name).forward = fwd
+
+
 class IouRecorder:
     """Captures the predicted IoU of each tracking step (per thread, only while recording)."""
 

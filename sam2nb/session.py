@@ -304,7 +304,7 @@ class Session:
             snap = None if idx is None else S.snapshot(self.state, idx, f)
             try:
                 with self._ctx(), S.sam2_flags(self.predictor, self.corrections_as_cond):
-                    with self._iou.recording() as ious:
+                    with self._iou.recording() as ious, S.eager_prompts(self.predictor):
                         _, obj_ids, masks = run()
             except BaseException as exc:
                 if idx is not None:

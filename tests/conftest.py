@@ -33,3 +33,9 @@ def bedroom(data_dir: Path) -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's real checkpoint cache from a test."""
     monkeypatch.setenv("SAM2NB_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def pytest_terminal_summary(terminalreporter):
+    from test_notebooks import pytest_terminal_summary as notebook_times
+
+    notebook_times(terminalreporter)

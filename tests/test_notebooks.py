@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -8,6 +9,14 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TIMES: dict[str, float] = {}  # notebook -> seconds to run top to bottom, printed at the end
+
+
+def pytest_terminal_summary(terminalreporter):  # collected by conftest.py
+    if TIMES:
+        terminalreporter.section("notebook run times (test model, CPU)")
+        for name, secs in TIMES.items():
+            terminalreporter.write_line(f"{name:<28} {secs:6.1f} s")
 
 
 @pytest.mark.slow
@@ -18,9 +27,11 @@ def test_notebook_runs_top_to_bottom(path, data_dir, monkeypatch, tmp_path):
     for cell in nb.cells:  # write outputs under tmp_path, not into the checkout
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source += f"\nOUT = {str(tmp_path / 'out')!r}\nFRAMES = 40  # CI: a short clip"
+    t0 = time.perf_counter()
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
+    TIMES[path.stem] = time.perf_counter() - t0
     errors = [
         out
         for cell in nb.cells
