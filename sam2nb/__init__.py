@@ -43,6 +43,7 @@ from .errors import (
     VideoError,
 )
 from .evaluate import JFResult, db_eval_boundary, db_eval_iou, evaluate
+from .everything import AutoMask, AutoMasks, EverythingError, segment_everything
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError, ExportResult, davis_palette, export
 from .frames import FrameStream
@@ -60,6 +61,10 @@ from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_mask
 from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
+    "AutoMask",
+    "AutoMasks",
+    "EverythingError",
+    "segment_everything",
     "BenchCurve",
     "BenchError",
     "BenchReport",
@@ -146,6 +151,7 @@ __all__ = [
 # headless tracking never pay for them.
 _WIDGETS = {
     "BenchmarkPanel": "bench_app",
+    "MaskPicker": "picker",
     **{
         name: "analysis"
         for name in (

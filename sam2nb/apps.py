@@ -71,6 +71,9 @@ class _App:
         canvas.on_click(lambda x, y, label: self._guard(self.click, x, y, label))
         canvas.on_box(lambda box: self._guard(self.box, box))
         canvas.on_key(lambda action: self._guard(self._key, action))
+        from .picker import MaskPicker
+
+        self.picker = MaskPicker(self)
 
     # -- errors ----------------------------------------------------------------------------
     def _guard(self, fn: Callable, *args: Any) -> Any:
@@ -143,12 +146,41 @@ class _App:
         raise NotImplementedError  # pragma: no cover
 
     def click(self, x: float, y: float, label: int | None = None) -> None:
-        """A click at video pixel ``(x, y)`` on the shown frame."""
+        """A click at video pixel ``(x, y)`` on the shown frame (picks a mask while picking)."""
+        if self._picking():
+            self.picker.toggle(x, y)
+            return
         self._edit(self.editor.click, self.frame_idx, x, y, label)
 
     def box(self, box: list[float]) -> None:
         """A box ``[x0, y0, x1, y1]`` (video pixels) on the shown frame."""
+        if self._picking():
+            self.say("A box does nothing while picking masks: click masks, or close the picker.")
+            return
         self._edit(self.editor.box, self.frame_idx, box)
+
+    def _picking(self) -> bool:
+        found = self.picker.found
+        if found is None:
+            return False
+        if found.frame_idx != self.frame_idx:
+            raise ValueError(
+                f"The automatic masks are on frame {found.frame_idx}: go back there to pick "
+                f"them, or close the picker to click prompts here."
+            )
+        return True
+
+    def redraw_masks(self) -> None:
+        """Draw the mask layer again (the picker's masks while it shows them)."""
+        layer = self.picker.layer(self.frame_idx)
+        if layer is False:
+            self.redraw()
+        else:
+            self.canvas.show(None, layer)
+
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show objects added outside the clicks (by the picker)."""
+        self._objects_changed()
 
     def _edit(self, fn: Callable, *args: Any) -> None:
         known = set(self.editor.session.objects)
@@ -216,6 +248,7 @@ class ImageSegmenter(_App):
                 self.objects_box,
                 canvas.widget,
                 W.HBox([W.Label("candidates:"), self.choices]),
+                self.picker.widget,
                 self.status,
             ]
         )
@@ -252,10 +285,13 @@ class ImageSegmenter(_App):
     def redraw(self) -> None:
         """Draw the masks and prompts again."""
         s, vp = self.session, self.canvas.viewport
-        disp = {o: vp.resize_mask(m) for o, m in s.masks().items()}
         colors = {o: t.color for o, t in s.objects.items()}
         prompts = {o: p for (_, o), p in frame_prompts(s.log).items()}
-        self.canvas.show(None, mask_layer(disp, colors), prompts, colors, self.editor.obj_id)
+        layer = self.picker.layer(0) if hasattr(self, "picker") else False
+        if layer is False:
+            disp = {o: vp.resize_mask(m) for o, m in s.masks().items()}
+            layer = mask_layer(disp, colors)
+        self.canvas.show(None, layer, prompts, colors, self.editor.obj_id)
 
 
 class VideoTracker(_App):
@@ -307,6 +343,7 @@ class VideoTracker(_App):
         )
         self._build_common(PromptEditor(sess), self.scrubber.canvas)
         self.scrubber.current_obj = self.editor.obj_id
+        self.scrubber.layer_hook = self.picker.layer
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.follow = W.Checkbox(value=True, description="follow", indent=False,
@@ -338,6 +375,7 @@ class VideoTracker(_App):
                 W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
                 self.objects_box,
                 self.scrubber.widget,
+                self.picker.widget,
                 W.HBox(
                     [
                         *self.run_btns.values(),
@@ -386,6 +424,11 @@ class VideoTracker(_App):
         """Draw the shown frame again."""
         self.scrubber.request(self.frame_idx)
 
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show objects the picker added: their masks on ``frame_idx`` and their buttons."""
+        self.scrubber.update(self.session.frame(frame_idx), redraw=False)
+        super().objects_added(obj_ids, frame_idx)
+
     # -- propagation ----------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -399,6 +442,8 @@ class VideoTracker(_App):
         """
         if self.running:
             raise RuntimeError("A propagation is running already: stop it or wait.")
+        if self.picker.running:
+            raise RuntimeError("Segment everything is running: wait for it or stop it.")
         if not self.session.objects:
             raise RuntimeError("Nothing to track yet: click on an object first.")
         self._stop = threading.Event()

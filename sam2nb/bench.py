@@ -51,6 +51,7 @@ from .timing import (
     timed_passes,
     warmup_end,
 )
+from .video import official_init_state
 
 WEIGHTS = ("auto", "checkpoint", "random")
 SIDES = ("official", "sam2nb")
@@ -146,7 +147,7 @@ def _official(engine: Any, video: str, k: int, frames: int, clicks: int, stop: A
     with torch.inference_mode(), engine.autocast(), _no_sam2_bars():
         sync(dev)
         t0 = time.perf_counter()
-        state = p.init_state(video_path=video)
+        state = official_init_state(p, video)
         w, h = state["video_width"], state["video_height"]
         pts = click_points(k, w, h)
         _, _, m = p.add_new_points_or_box(state, 0, 1, points=[pts[0]], labels=[1])
@@ -431,7 +432,7 @@ def _warm_up(engine: Any, video: str, halt: Callable[[], bool], frames: int = 8)
         return
     p = engine.video_predictor
     with torch.inference_mode(), engine.autocast(), _no_sam2_bars():
-        state = p.init_state(video_path=video)
+        state = official_init_state(p, video)
         p.add_new_points_or_box(state, 0, 1, points=[(10.0, 10.0)], labels=[1])
         for _ in p.propagate_in_video(state, 0, frames):
             pass

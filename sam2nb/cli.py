@@ -1,4 +1,4 @@
-"""The ``sam2nb`` command: info, models, download, lab, track, jf, bench.
+"""The ``sam2nb`` command: info, models, download, lab, track, everything, jf, bench.
 
 Example:
     $ sam2nb models
@@ -171,9 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .bench_cli import add_parser as add_bench
     from .evaluate import add_parser as add_jf
+    from .everything_cli import add_parser as add_everything
     from .track_cli import add_parser
 
     add_parser(sub)
+    add_everything(sub)
     add_jf(sub)
     add_bench(sub)
     return p

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .model import Engine
+from .video import official_init_state
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _official_steps(
     p.add_all_frames_to_correct_as_cond = corrections_as_cond
     try:
         with torch.inference_mode(), engine.autocast():
-            state = p.init_state(video_path=video_path)
+            state = official_init_state(p, video_path)
             for e in log:
                 op, f, o = e["op"], e.get("frame_idx"), e.get("obj_id")
                 if op == "points":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
@@ -74,6 +75,7 @@ class FrameScrubber:
         self.opacity = 0.5
         self.visible: dict[int, bool] = {}
         self.current_obj: int | None = None
+        self.layer_hook: Callable[[int], Any] | None = None  # a mask layer to show instead
         self._version: dict[int, int] = {}
         self._presence: dict[int, np.ndarray] = {}
         self._tracked: dict[int, np.ndarray] = {}
@@ -210,7 +212,9 @@ class FrameScrubber:
         """Draw a frame with its masks and prompts now."""
         t0 = time.perf_counter()
         jpeg = self.frame_jpeg(frame_idx)
-        layer = self.mask_png(frame_idx)
+        layer = self.layer_hook(frame_idx) if self.layer_hook is not None else False
+        if layer is False:  # the hook shows nothing on this frame
+            layer = self.mask_png(frame_idx)
         every, prompts, colors = {}, {}, {}
         if self.session is not None:
             colors = {o: t.color for o, t in self.session.objects.items()}

@@ -204,6 +204,28 @@ class _FileBackend(_Backend):
         return other
 
 
+def official_init_state(predictor: Any, video_path: str) -> dict:
+    """sam2's own ``init_state(video_path=...)``, leaving decord's global bridge as it found it.
+
+    sam2 switches decord to its torch bridge when it loads a video file, which would change
+    what every later ``decord.VideoReader`` in the kernel returns (tensors, not arrays).
+
+    Example:
+        >>> state = official_init_state(engine.video_predictor, "clip.mp4")  # doctest: +SKIP
+    """
+    try:
+        import decord
+
+        before = getattr(decord.bridge._CURRENT_BRIDGE, "type", "native")  # per thread
+    except Exception:  # no decord, or a version without that attribute
+        decord, before = None, None
+    try:
+        return predictor.init_state(video_path=video_path)
+    finally:
+        if decord is not None and before is not None:
+            decord.bridge.set_bridge(before)
+
+
 def _native(frame: Any) -> np.ndarray:
     # sam2's init_state switches decord's global bridge to torch; accept either kind of frame
     return frame.asnumpy() if hasattr(frame, "asnumpy") else frame.numpy()
