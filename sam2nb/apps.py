@@ -355,7 +355,11 @@ class VideoTracker(_App):
             b = W.Button(description=label, layout=W.Layout(width="auto"), tooltip=tip)
             b.on_click(lambda _, d=direction: self._guard(self.propagate, d))
             self.run_btns[direction] = b
-        self.stop_btn = W.Button(description="■ stop", disabled=True, layout=W.Layout(width="auto"))
+        self.stop_btn = W.Button(
+            description="■ stop", disabled=True, layout=W.Layout(width="auto"),
+            tooltip="stop the propagation or export after this frame",
+        )  # fmt: skip
+        self.stop_btn.add_class("sam2nb-stop")
         self.stop_btn.on_click(lambda _: self.stop())
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
         self.progress_label = W.Label()

@@ -131,7 +131,10 @@ class MaskPicker:
             layout=W.Layout(width="130px"),
             tooltip="points per side: more finds smaller objects but takes longer (32 is sam2's)",
         )  # fmt: skip
-        self.stop_btn = W.Button(description="■ stop", disabled=True, layout=lay)
+        self.stop_btn = W.Button(
+            description="■ stop", disabled=True, layout=lay,
+            tooltip="stop segment everything (the masks found so far are kept)",
+        )  # fmt: skip
         self.stop_btn.on_click(lambda _: self._stop.set())
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="160px"))
         self.info = W.Label()

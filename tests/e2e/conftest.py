@@ -46,9 +46,13 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 1000}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A fresh JupyterLab with its own config, runtime and workspace folders."""
+    """A fresh JupyterLab per test module, with its own config, runtime and workspace folders.
+
+    One per module, not per session: JupyterLab restores the tabs (and kernels) an earlier test
+    left open, whose hidden canvases would match the next test's locators.
+    """
     root = tmp_path_factory.mktemp("lab")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

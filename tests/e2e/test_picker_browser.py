@@ -79,7 +79,7 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     root = lab["root"]
     name = _notebook(root, bedroom)
     page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, timeout=120_000)
+    page.wait_for_function(IDLE, arg=name, timeout=120_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     canvas = page.locator(CANVAS)
     expect(canvas).to_be_visible(timeout=180_000)

@@ -18,10 +18,10 @@ import nbformat
 from conftest import REPORT
 from playwright.sync_api import Page, expect
 
-IDLE = (
-    "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status"
-    " === 'idle'"
-)
+# The notebook named by the argument is the current tab and its kernel is idle (JupyterLab
+# restores tabs from its workspace, so an earlier notebook may be open too).
+IDLE = """(name) => { const w = window.jupyterapp?.shell.currentWidget;
+  return w?.context?.path === name && w.sessionContext?.session?.kernel?.status === 'idle'; }"""
 HELPERS = """() => {
   window.__cv = (sel) => { const el = document.querySelector(sel);
     return el && (el.tagName === 'CANVAS' ? el : el.querySelector('canvas')); };
@@ -107,7 +107,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
         ),
     )
     page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, timeout=120_000)
+    page.wait_for_function(IDLE, arg=name, timeout=120_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     canvas = page.locator(CANVAS)
     expect(canvas).to_be_visible(timeout=180_000)
@@ -163,7 +163,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
         "() => parseInt(document.querySelector('.sam2nb-progress')?.textContent || '0') >= 8",
         timeout=180_000,
     )
-    page.get_by_role("button", name="■ stop").click()
+    page.locator(".sam2nb-stop").click()  # the picker has a stop button too
     expect(status).to_contain_text("Propagated forward", timeout=60_000)
     done = int(progress.text_content().split()[0])
     frame = int(page.locator(".sam2nb-frame-slider .widget-readout").text_content())
