@@ -9,6 +9,8 @@ A flat public namespace::
 """
 
 from ._version import __version__
+from .batch import BatchError, BatchItem, load_prompts, read_manifest, run_item, write_manifest
+from .batch_ray import BatchJob, BatchReport, BatchWorker, run_batch, start_batch
 from .bench import BenchError, benchmark
 from .bench_report import (
     OFFICIAL_A100_FPS,
@@ -61,6 +63,17 @@ from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_mask
 from .video import VideoSource, open_video, read_image, to_rgb8
 
 __all__ = [
+    "BatchError",
+    "BatchItem",
+    "BatchJob",
+    "BatchReport",
+    "BatchWorker",
+    "load_prompts",
+    "read_manifest",
+    "run_batch",
+    "run_item",
+    "start_batch",
+    "write_manifest",
     "AutoMask",
     "AutoMasks",
     "EverythingError",

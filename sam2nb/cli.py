@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--browser", action="store_true", help="open a local browser too")
     s.set_defaults(func=_cmd_lab)
 
+    from .batch_cli import add_parser as add_batch
     from .bench_cli import add_parser as add_bench
     from .evaluate import add_parser as add_jf
     from .everything_cli import add_parser as add_everything
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_everything(sub)
     add_jf(sub)
     add_bench(sub)
+    add_batch(sub)
     return p
 
 
