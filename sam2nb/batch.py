@@ -94,6 +94,7 @@ class BatchItem:
     memory: str = "auto"
     save_session: bool = False
     _where: str = field(default="", repr=False, compare=False)
+    _auto_id: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = self._where or f"item {self.id or self.video!r}"
@@ -102,16 +103,34 @@ class BatchItem:
         self.video = str(self.video)
         if isinstance(self.prompts, os.PathLike):
             self.prompts = str(self.prompts)
+        if isinstance(self.prompts, tuple):
+            self.prompts = list(self.prompts)
         if not isinstance(self.prompts, (str, list)) or not self.prompts:
             raise BatchError(
                 f"{where}: 'prompts' must be a prompt-log JSON file, a saved-session folder "
                 "or a list of prompt entries (a session's .log)."
             )
-        self.id = str(self.id or _stem(self.video))
+        if isinstance(self.prompts, list):  # a copy (not the live sess.log), numbers made plain
+            self.prompts = json.loads(json.dumps(self.prompts, default=_plain))
+        if not self.id:
+            stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in _stem(self.video))
+            self.id, self._auto_id = stem.lstrip(".") or "item", True
+        self.id = str(self.id)
         if not _safe_name(self.id):
             raise BatchError(
-                f"{where}: id {self.id!r} must be a plain file name (letters, digits, . _ -)."
+                f"{where}: id {self.id!r} must be a plain file name (letters, digits, . _ -, "
+                "not starting with '.'): change the item's 'id'."
             )
+        if self.out not in (None, ""):
+            norm = os.path.normpath(str(self.out))
+            if os.path.isabs(norm) or norm == "." or norm.split(os.sep)[0] == "..":
+                raise BatchError(
+                    f"{where}: out {self.out!r} must be a folder inside the batch folder "
+                    "(relative, without '..'); leave it out to use the item's id."
+                )
+            self.out = norm
+        else:
+            self.out = None
         if isinstance(self.formats, str):
             self.formats = tuple(f for f in self.formats.replace(",", ";").split(";") if f)
         self.formats = tuple(str(f).strip() for f in self.formats)
@@ -171,6 +190,13 @@ class BatchItem:
 FIELDS = tuple(f.name for f in dataclasses.fields(BatchItem) if f.name[0] != "_")
 
 
+def _plain(x: Any) -> Any:
+    """JSON for numpy numbers and arrays (a detector's boxes)."""
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    raise TypeError(f"{type(x).__name__} is not JSON: give numbers and lists")
+
+
 def _stem(video: str) -> str:
     name = Path(video.rstrip("/")).name
     for ext in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"):
@@ -191,17 +217,23 @@ def _resolve(path: Any, base: Path) -> Any:
     if not isinstance(path, str) or not path or "://" in path:
         return path
     p = Path(path).expanduser()
-    return str(p if p.is_absolute() else base / p)
+    return str(p if p.is_absolute() else (base / p).resolve())
 
 
 def _items_from(
-    rows: Iterable[dict], base: Path, where: str, defaults: dict[str, Any]
+    rows: Iterable[Any], base: Path, where: str, defaults: dict[str, Any], keep_none: bool = False
 ) -> list[BatchItem]:
     items, seen = [], {}
     for i, row in enumerate(rows):
+        if isinstance(row, BatchItem):
+            auto, row = row._auto_id, row.to_json()
+            if auto:
+                del row["id"]  # made from the file name: may get a suffix below
         if not isinstance(row, dict):
             raise BatchError(f"{where}: item {i + 1} is {row!r}, not an object with 'video'.")
-        row = {k: v for k, v in row.items() if v not in (None, "")}
+        if None in row:  # csv.DictReader puts extra values under None
+            raise BatchError(f"{where}: row {i + 1} has more values than the header has columns.")
+        row = {str(k).strip(): v for k, v in row.items() if keep_none or v not in (None, "")}
         unknown = sorted(set(row) - set(FIELDS))
         if unknown:
             raise BatchError(
@@ -214,7 +246,8 @@ def _items_from(
         if item.id in seen:  # default ids from equal stems get a suffix; given ones must differ
             if "id" in row:
                 raise BatchError(
-                    f"{where}: id {item.id!r} is used by items {seen[item.id]} and {i + 1}."
+                    f"{where}: id {item.id!r} is used by items {seen[item.id]} and {i + 1}: "
+                    "give each item its own 'id'."
                 )
             n = 2
             while f"{item.id}-{n}" in seen:
@@ -224,7 +257,7 @@ def _items_from(
         items.append(item)
     if not items:
         raise BatchError(f"{where}: no items; add at least one with a 'video' and 'prompts'.")
-    outs = [str(it.out or it.id) for it in items]
+    outs = [os.path.normcase(it.out or it.id) for it in items]
     dup = sorted({o for o in outs if outs.count(o) > 1})
     if dup:
         raise BatchError(
@@ -241,7 +274,7 @@ def _session_rows(folder: Path) -> list[dict]:
     for sub in subs:
         try:
             meta = json.loads((sub / "session.json").read_text())
-            v = meta["video"]
+            v = meta["video"] or {}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BatchError(f"{sub / 'session.json'} is damaged ({exc}).") from None
         if not v.get("path"):
@@ -277,17 +310,16 @@ def read_manifest(source: Any, **defaults: Any) -> list[BatchItem]:
         >>> items[0].model
         'test'
     """
-    unknown = sorted(set(defaults) - set(FIELDS))
-    if unknown:
-        raise BatchError(f"Unknown default field(s) {unknown}; known: {', '.join(FIELDS)}.")
+    _check_defaults(defaults, "the defaults")
     defaults = {k: v for k, v in defaults.items() if v is not None}
     if isinstance(source, (list, tuple)):
-        if all(isinstance(x, BatchItem) for x in source):
-            rows = [x.to_json() for x in source]
-        else:
-            rows = list(source)
-        return _items_from(rows, Path.cwd(), "the batch", defaults)
-    path = Path(source).expanduser()
+        if defaults and any(isinstance(x, BatchItem) for x in source):
+            raise BatchError(
+                f"Defaults {sorted(defaults)} do not apply to BatchItems (their fields are set): "
+                "set them on the items, e.g. BatchItem(video, prompts, model='small')."
+            )
+        return _items_from(list(source), Path.cwd(), "the batch", defaults)
+    path = Path(source).expanduser().resolve()
     if not path.exists():
         raise BatchError(
             f"No manifest at {path}: give a .json or .csv file or a folder of sessions."
@@ -299,11 +331,11 @@ def read_manifest(source: Any, **defaults: Any) -> list[BatchItem]:
                 f"{path} holds no saved sessions (subfolders with session.json); save some "
                 "with session.save(folder), or give a .json/.csv manifest."
             )
-        return _items_from(rows, path, str(path), defaults)
+        return _items_from(rows, path, str(path), defaults, keep_none=True)
     base = path.parent
     if path.suffix.lower() == ".csv":
         try:
-            with path.open(newline="") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:
                 rows = list(csv.DictReader(f))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise BatchError(f"{path} cannot be read as CSV ({exc}).") from None
@@ -319,11 +351,24 @@ def read_manifest(source: Any, **defaults: Any) -> list[BatchItem]:
                 f'{path} must be a list of items or {{"defaults": {{...}}, "items": [...]}}'
                 + (f"; unknown key(s) {extra}." if extra else ".")
             )
-        defaults = {**defaults, **(data.get("defaults") or {})}
+        own = data.get("defaults") or {}
+        if not isinstance(own, dict):
+            raise BatchError(f'{path}: \'defaults\' must be an object, e.g. {{"model": "tiny"}}.')
+        _check_defaults(own, f"{path}: defaults")
+        defaults = {**own, **defaults}  # the caller's (the command line's) win
         data = data["items"]
     if not isinstance(data, list):
         raise BatchError(f"{path} must hold a list of items with 'video' and 'prompts'.")
     return _items_from(data, base, str(path), defaults)
+
+
+def _check_defaults(defaults: dict, where: str) -> None:
+    shared = [f for f in FIELDS if f not in ("id", "out", "video")]
+    bad = sorted(set(defaults) - set(shared))
+    if bad:
+        raise BatchError(
+            f"{where}: {bad} cannot be shared by all items; these can: {', '.join(shared)}."
+        )
 
 
 def write_manifest(items: Iterable[BatchItem | dict], path: str | os.PathLike) -> Path:
@@ -333,6 +378,8 @@ def write_manifest(items: Iterable[BatchItem | dict], path: str | os.PathLike) -
         >>> write_manifest([BatchItem("a.mp4", sess.log)], "batch.json")  # doctest: +SKIP
     """
     rows = [it.to_json() if isinstance(it, BatchItem) else dict(it) for it in items]
+    for r in rows:  # absolute paths: the manifest is read from its own folder
+        r["video"], r["prompts"] = (_resolve(r.get(k), Path.cwd()) for k in ("video", "prompts"))
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     _atomic_text(p, json.dumps({"items": rows}, indent=1))
@@ -374,10 +421,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 def read_status(item: BatchItem, out: str | os.PathLike) -> dict | None:
     """The item's last ``status.json`` under ``out``, or None if it never finished."""
-    try:
-        return json.loads((item.folder(out) / STATUS).read_text())
-    except (OSError, ValueError):
-        return None
+    return _read_json(item.folder(out) / STATUS)
 
 
 def is_done(item: BatchItem, out: str | os.PathLike) -> bool:
@@ -425,8 +469,9 @@ def run_item(
     from .session import Session
     from .video import open_video
 
-    dest = item.folder(out)
-    work = dest.with_name(f"{WORK}-{dest.name}")  # beside it: one rename moves it into place
+    dest = Path(item.folder(out)).resolve()
+    work, old = work_folders(dest)
+    foreign(dest)  # never replace a folder that is not a batch result
     shutil.rmtree(work, ignore_errors=True)  # a run killed midway left it behind
     work.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -439,7 +484,7 @@ def run_item(
     }  # fmt: skip
     if engine is not None and engine.name == item.model:
         status.update(model_label=engine.label, untrained=engine.untrained)
-    sess = None
+    sess = video = None
     try:
         log = load_prompts(item)
         video = open_video(item.video, start=item.start, end=item.end, stride=item.stride,
@@ -451,7 +496,7 @@ def run_item(
         sess = Session(video, engine, memory=item.memory)
         for e in log:
             apply(sess, e)
-        sess.run(direction=item.direction, progress=False, stop=stop)
+        status["frames_tracked"] = sess.run(direction=item.direction, progress=False, stop=stop)
         status["track_seconds"] = round(time.perf_counter() - t0, 3)
         stopped = _stopped(stop)
         for fmt in item.formats:
@@ -472,22 +517,59 @@ def run_item(
     finally:
         if sess is not None:
             sess.close()
+        if video is not None:
+            video.close()
     status["seconds"] = round(time.perf_counter() - t0, 3)
     status["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if status["state"] == "stopped":
         shutil.rmtree(work, ignore_errors=True)
         return status
-    if status["state"] == "failed":  # partial exports are dropped; the status says why
+    try:
+        if status["state"] == "failed":  # partial exports are dropped; the status says why
+            shutil.rmtree(work, ignore_errors=True)
+            prev = _read_json(dest / STATUS)
+            if prev and prev.get("state") == "done":  # keep the earlier good result
+                status["kept_previous"] = True
+                return status
+            work.mkdir(parents=True)
+        (work / STATUS).write_text(json.dumps(status, indent=1))
+        if dest.exists():  # an earlier failed or outdated result
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dest, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(work, dest)
+    except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-    (work / STATUS).write_text(json.dumps(status, indent=1))
-    if dest.exists():  # an earlier failed or outdated result
-        old = dest.with_name(f"{WORK}-old-{dest.name}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dest, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(work, dest)
+        status.update(state="failed", error=f"writing {dest} failed: {exc}")
     return status
+
+
+def work_folders(dest: Path) -> tuple[Path, Path]:
+    """Where an item is built and where its previous result goes while being replaced.
+
+    Both sit beside ``dest`` (one rename moves them) and start with '.', which no id does.
+    """
+    return dest.with_name(f"{WORK}-{dest.name}"), dest.with_name(f".old-{dest.name}")
+
+
+def foreign(dest: Path) -> None:
+    """Raise if ``dest`` holds something that is not a batch result (it would be replaced).
+
+    Raises:
+        BatchError: naming the folder and the fix.
+    """
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / STATUS).is_file():
+        raise BatchError(
+            f"{dest} exists and is not a batch result (no {STATUS}): it would be replaced. "
+            "Choose another --out folder, or give the item another 'id' or 'out'."
+        )
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _stopped(stop: Any):

@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--gpus-per-worker", type=float, default=1.0,
                    help="e.g. 0.5 to run two workers on each GPU")  # fmt: skip
     s.add_argument("--model", help="variant for items that name none (default tiny)")
-    s.add_argument("--formats", help="export formats for items that name none, e.g. palette;coco")
+    s.add_argument("--formats", help="export formats for items that name none, e.g. palette,coco")
     s.add_argument("--direction", choices=["forward", "backward", "both"],
                    help="for items that name none (default both)")  # fmt: skip
     s.add_argument("--max-side", type=int, help="shrink frames, for items that name none")

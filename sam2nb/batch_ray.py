@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .batch import BatchError, BatchItem, is_done, read_manifest, read_status, run_item
+from .batch import (
+    BatchError,
+    BatchItem,
+    foreign,
+    is_done,
+    read_manifest,
+    read_status,
+    run_item,
+    work_folders,
+)
 
 SUMMARY = "summary.csv"
 WORKERS = "workers.csv"
@@ -45,7 +55,6 @@ class BatchWorker:
             torch.set_num_threads(int(threads))
         self.device = device
         self.loads = 0
-        self.engine = None
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dev.startswith("cuda") and torch.cuda.is_available():
             dev = f"{dev} ({torch.cuda.get_device_name(0)})"
@@ -56,13 +65,10 @@ class BatchWorker:
         from . import model as modelmod
 
         it = BatchItem(**item)
-        if self.engine is None or self.engine.name != it.model or self.engine._model is None:
-            try:
-                self.engine = modelmod.load(it.model, device=self.device, progress=False)
-                self.loads += 1
-            except Exception:  # run_item reports it as the item's error
-                self.engine = None
-        status = run_item(it, out, engine=self.engine, device=self.device, worker=self.name)
+        before = modelmod.current()
+        status = run_item(it, out, engine=before, device=self.device, worker=self.name)
+        if modelmod.current() is not before:  # run_item loaded (another) model: it stays cached
+            self.loads += 1
         status["model_loads"] = self.loads
         return status
 
@@ -181,12 +187,25 @@ class BatchReport:
         return f"BatchReport({self.out})\n{self.summary()}"
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may use (containers)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _plan(device: str | None, workers: int | None, gpus_per_worker: float) -> tuple:
     """(device, workers, actor options, torch threads) from what the Ray cluster has."""
     import ray
 
+    if workers is not None and workers < 1:
+        raise BatchError(f"workers must be 1 or more, got {workers}.")
+    if not 0 < gpus_per_worker <= 1:
+        raise BatchError(f"gpus_per_worker must be in (0, 1], e.g. 0.5; got {gpus_per_worker}.")
     res = ray.cluster_resources()
     gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
+    node_cpus = max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+                    or [cpus])  # fmt: skip
     if device is None:
         device = "cuda" if gpus else "cpu"
     if device.startswith("cuda"):
@@ -195,10 +214,20 @@ def _plan(device: str | None, workers: int | None, gpus_per_worker: float) -> tu
                 "device='cuda' but the Ray cluster has no GPU: use device='cpu', or start Ray "
                 "where the GPUs are (ray start --head --num-gpus N)."
             )
-        n = workers or max(1, int(gpus / gpus_per_worker))
-        return "cuda", n, {"num_gpus": gpus_per_worker, "num_cpus": 1}, None
+        fit = max(1, round(gpus / gpus_per_worker))
+        if workers and workers > fit:
+            raise BatchError(
+                f"{workers} workers need {workers * gpus_per_worker:g} GPUs; the cluster has "
+                f"{gpus}. Use --workers {fit} or fewer, or --gpus-per-worker "
+                f"{max(gpus / workers, 0.01):.2f} to share GPUs."
+            )
+        n = workers or fit
+        per = max(1, min(node_cpus, cpus // n))  # CPU threads for decoding and exports
+        return "cuda", n, {"num_gpus": gpus_per_worker, "num_cpus": per}, per
     n = workers or 1
-    threads = max(1, cpus // n)
+    if n > cpus:
+        raise BatchError(f"{n} CPU workers need {n} CPUs; the Ray cluster has {cpus}.")
+    threads = max(1, min(node_cpus, cpus // n))
     return device, n, {"num_cpus": threads}, threads  # cpu (or mps: one worker)
 
 
@@ -213,15 +242,31 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-        return True
-    cpus = os.cpu_count() or 1
-    ray.init(
-        num_cpus=max(cpus, workers or 1), include_dashboard=False, log_to_driver=False,
-        object_store_memory=256 * 1024**2,  # items pass only small statuses
-    )  # fmt: skip
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:  # "local": a new instance even when a `ray start` cluster runs here
+            ray.init(
+                address="local", num_cpus=max(_cpus(), workers or 1), include_dashboard=False,
+                log_to_driver=False, object_store_memory=256 * 1024**2,  # small statuses only
+            )  # fmt: skip
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        raise BatchError(
+            f"Could not start or reach {where}: {exc}. Check `ray status` (and the address), or "
+            "leave address out to start a local instance."
+        ) from exc
     return True
+
+
+def _prefetch(items: list[BatchItem], progress: bool) -> None:
+    """Download missing checkpoints once, here, before the workers load them (local runs)."""
+    from . import checkpoints
+
+    for name in sorted({it.model for it in items}):
+        spec = checkpoints.get_spec(name)
+        if not spec.untrained and not checkpoints.checkpoint_path(spec).is_file():
+            checkpoints.download(spec, progress=progress)
 
 
 def run_batch(
@@ -268,96 +313,163 @@ def run_batch(
         >>> print(report.summary())  # doctest: +SKIP
         6 item(s): 5 done, 1 failed, 0 already done
     """
-    items = manifest if _all_items(manifest) else read_manifest(manifest, **defaults)
-    outp = Path(out).expanduser()
+    items = read_manifest(manifest, **defaults)
+    outp = Path(out).expanduser().resolve()
+    for it in items:  # before anything runs: never replace a folder that is not ours
+        foreign(it.folder(outp))
     outp.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     todo = [it for it in items if redo or not is_done(it, outp)]
+    todo.sort(key=lambda it: it.model)  # fewer model switches per worker
     skipped = {it.id: {**(read_status(it, outp) or {}), "state": "skipped"}
                for it in items if it not in todo}  # fmt: skip
+    for it in items:  # what a killed run left behind
+        for d in work_folders(it.folder(outp)):
+            shutil.rmtree(d, ignore_errors=True)
     results: dict[str, dict] = {}
     report = BatchReport(outp)
-    if todo:
-        import ray
+    try:
+        if todo:
+            if not address:
+                _prefetch(todo, progress)
+            import ray
 
-        started = _start_ray(address, workers)
-        try:
-            dev, n, opts, threads = _plan(device, workers, gpus_per_worker)
-            n = min(n, len(todo))
-            report.workers, report.device = n, dev
-            results, report.stopped = _dispatch(todo, outp, dev, n, opts, threads, progress, stop)
-        finally:
-            if started and not keep_ray:
-                ray.shutdown()
-    for it in items:
-        if it.id in skipped:
-            report.items.append(skipped[it.id])
-        else:
-            missing = {"id": it.id, "state": "not run", "video": it.video, "model": it.model}
-            report.items.append(results.get(it.id) or missing)
-    report.seconds = time.perf_counter() - t0
-    report.save()
+            started = _start_ray(address, workers)
+            try:
+                dev, n, opts, threads = _plan(device, workers, gpus_per_worker)
+                n = min(n, len(todo))
+                report.workers, report.device = n, dev
+                report.stopped = _dispatch(todo, outp, dev, n, opts, threads, progress, stop,
+                                           results)  # fmt: skip
+            finally:
+                if started and not keep_ray:
+                    ray.shutdown()
+    finally:  # also when interrupted: the summary says what finished
+        for it in items:
+            if it.id in skipped:
+                report.items.append(skipped[it.id])
+            else:
+                missing = {"id": it.id, "state": "not run", "video": it.video, "model": it.model}
+                report.items.append(results.get(it.id) or missing)
+        report.seconds = time.perf_counter() - t0
+        report.stopped = report.stopped or any(s["state"] == "not run" for s in report.items)
+        report.save()
     return report
 
 
-def _all_items(x: Any) -> bool:
-    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, BatchItem) for i in x)
+READY_TIMEOUT = 180.0  # seconds for a worker to start (import torch) before it is given up
+
+
+def _start_workers(actor_cls: Any, n: int, args: tuple) -> list:
+    """Start ``n`` actors and keep those that came up; raise if none did."""
+    import ray
+
+    actors = [actor_cls.remote(*args) for _ in range(n)]
+    refs = {a.__ray_ready__.remote(): a for a in actors}
+    ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=READY_TIMEOUT)
+    ok, why = [], ""
+    for ref in ready:
+        try:
+            ray.get(ref)
+            ok.append(refs[ref])
+        except Exception as exc:  # noqa: BLE001 - __init__ failed: reported below
+            why = (str(exc).strip().splitlines() or [""])[0][:300]
+            ray.kill(refs[ref])
+    for ref in late:
+        ray.kill(refs[ref])
+    if late:
+        print(f"sam2nb batch: {len(late)} of {n} workers did not start in {READY_TIMEOUT:.0f} s "
+              "(not enough free GPUs/CPUs in the Ray cluster?); going on with "
+              f"{len(ok)}.")  # fmt: skip
+    if not ok:
+        raise BatchError(
+            f"No batch worker could start{': ' + why if why else ''}. Check `ray status` for "
+            "free GPUs/CPUs, and that sam2nb is installed where the workers run."
+        )
+    return ok
 
 
 def _dispatch(
     todo: list[BatchItem], out: Path, device: str, n: int, opts: dict, threads: int | None,
-    progress: bool, stop: Any,
-) -> tuple[dict[str, dict], bool]:  # fmt: skip
-    """Hand each idle actor the next item until all are done (or stopped)."""
+    progress: bool, stop: Any, results: dict[str, dict],
+) -> bool:  # fmt: skip
+    """Hand each idle actor the next item until all are done; True if stopped first.
+
+    Ray places the actors (a GPU each, or CPUs) and runs the calls; this loop only gives each
+    free actor the next item. A worker whose process dies is replaced (at most ``2 n`` times).
+    """
     import ray
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayError, RayTaskError
     from tqdm.auto import tqdm
 
     stopped = (stop if callable(stop) else stop.is_set) if stop is not None else (lambda: False)
-    Actor = ray.remote(max_restarts=3, max_task_retries=0, **opts)(BatchWorker)
-    actors = [Actor.remote(device, threads) for _ in range(n)]
+    Actor = ray.remote(max_restarts=0, max_task_retries=0, **opts)(BatchWorker)
+    actors = _start_workers(Actor, n, (device, threads))
+    spare = 2 * n
     pending = collections.deque(todo)
     running: dict[Any, tuple[BatchItem, Any]] = {}
     idle = list(actors)
-    results: dict[str, dict] = {}
-    bar = tqdm(total=len(todo), desc=f"batch ({n} {device} worker(s))", unit="video",
+    bar = tqdm(total=len(todo), desc=f"batch ({len(actors)} {device} worker(s))", unit="video",
                disable=not progress)  # fmt: skip
-    was_stopped = False
+
+    def failed(it: BatchItem, why: str) -> dict:
+        return {"id": it.id, "state": "failed", "video": it.video, "model": it.model, "error": why}
+
+    def collect(ref: Any) -> None:
+        nonlocal spare
+        it, a = running.pop(ref)
+        try:
+            st = ray.get(ref)
+            idle.append(a)
+        except RayTaskError as exc:  # raised inside the worker, which lives on
+            st = failed(it, f"the worker raised: {_first_line(exc)}")
+            idle.append(a)
+        except RayError as exc:  # the worker process died: a crash, out of memory, node lost
+            ray.kill(a)
+            if spare > 0:
+                spare -= 1
+                new = Actor.remote(device, threads)
+                actors.append(new)
+                idle.append(new)
+                note = "a new worker took its place"
+            else:
+                note = "too many workers died: no new one was started"
+            st = failed(it, f"its worker died ({_first_line(exc)}); {note}")
+        results[it.id] = st
+        bar.update(1)
+        done = sum(s["state"] == "done" for s in results.values())
+        bar.set_postfix(done=done, failed=len(results) - done)
+
     try:
         while pending or running:
+            if not idle and not running:
+                for it in pending:
+                    results[it.id] = failed(it, "no worker left to run it (they died)")
+                break
             while idle and pending:
                 a, it = idle.pop(), pending.popleft()
                 running[a.run.remote(it.to_json(), str(out))] = (it, a)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
             for ref in ready:
-                it, a = running.pop(ref)
-                try:
-                    st = ray.get(ref)
-                except (RayActorError, RayTaskError) as exc:
-                    first = (str(exc).strip().splitlines() or [""])[0][:300]
-                    why = (
-                        f"its worker died ({first}); Ray restarted it for the other items"
-                        if isinstance(exc, RayActorError)
-                        else f"the worker raised: {first}"
-                    )
-                    st = {"id": it.id, "state": "failed", "video": it.video, "model": it.model,
-                          "error": why}  # fmt: skip
-                results[it.id] = st
-                idle.append(a)
-                bar.update(1)
-                done = sum(s["state"] == "done" for s in results.values())
-                bar.set_postfix(done=done, failed=len(results) - done)
+                collect(ref)
             if stopped() and (pending or running):
-                was_stopped = True
+                if running:  # keep what finished meanwhile
+                    done_now, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
+                    for ref in done_now:
+                        collect(ref)
                 for it, _ in running.values():
                     results[it.id] = {"id": it.id, "state": "stopped", "video": it.video,
                                       "model": it.model}  # fmt: skip
-                break
+                return True
+        return False
     finally:
         bar.close()
         for a in actors:
             ray.kill(a)
-    return results, was_stopped
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 class BatchJob:
@@ -374,7 +486,7 @@ class BatchJob:
         self.error: BaseException | None = None
         fields = {k: kwargs.pop(k) for k in list(kwargs) if k in BatchItem.__dataclass_fields__}
         # a bad manifest fails here, and Ray starts here: in the caller's (main) thread
-        items = manifest if _all_items(manifest) else read_manifest(manifest, **fields)
+        items = read_manifest(manifest, **fields)
         self._keep = kwargs.pop("keep_ray", False)
         self._started = _start_ray(kwargs.get("address"), kwargs.get("workers"))
         self._thread = threading.Thread(

@@ -65,6 +65,11 @@ def clips(tmp_path_factory) -> tuple[Path, list[s2.BatchItem]]:
     return manifest, s2.read_manifest(manifest)
 
 
+def _statuses(out: Path) -> list[Path]:
+    """Finished items' status files (not those of items being built in .work-*)."""
+    return [p for p in out.glob(f"*/{STATUS}") if not p.parent.name.startswith(".")]
+
+
 # -- manifests (no model) ------------------------------------------------------------------
 
 
@@ -85,10 +90,63 @@ def test_csv_manifest(tmp_path):
     assert (b.model, b.end, b.id) == ("small", None, "b")
 
 
+def test_csv_with_a_byte_order_mark_and_a_stray_value(tmp_path):
+    (tmp_path / "m.csv").write_bytes("\ufeffvideo, prompts\na.mp4,a.json\n".encode())
+    assert s2.read_manifest(tmp_path / "m.csv")[0].video == str(tmp_path / "a.mp4")
+    (tmp_path / "m.csv").write_text("video,prompts\na.mp4,a.json,extra\n")
+    with pytest.raises(s2.BatchError, match="row 1 has more values than the header"):
+        s2.read_manifest(tmp_path / "m.csv")
+
+
+def test_defaults_order_and_checks(tmp_path):
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps({"defaults": {"model": "small"}, "items": [
+        {"video": "a.mp4", "prompts": "p.json"}, {"video": "b.mp4", "prompts": "p", "model": "test"}
+    ]}))  # fmt: skip
+    assert [i.model for i in s2.read_manifest(m)] == ["small", "test"]
+    assert [i.model for i in s2.read_manifest(m, model="large")] == ["large", "test"]
+    m.write_text(json.dumps({"defaults": {"id": "x"}, "items": []}))
+    with pytest.raises(s2.BatchError, match="cannot be shared"):
+        s2.read_manifest(m)
+    with pytest.raises(s2.BatchError, match="do not apply to BatchItems"):
+        s2.read_manifest([s2.BatchItem("a.mp4", "p.json")], model="test")
+
+
+def test_paths_resolve_so_a_manifest_means_the_same_from_any_folder(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "m.json").write_text(json.dumps([{"video": "a.mp4", "prompts": "p"}]))
+    monkeypatch.chdir(tmp_path / "sub")
+    here = s2.read_manifest("m.json")[0]
+    monkeypatch.chdir(tmp_path)
+    there = s2.read_manifest("sub/m.json")[0]
+    assert here.video == there.video == str(tmp_path / "sub" / "a.mp4")
+    assert here.fingerprint() == there.fingerprint()
+
+
+def test_inline_prompts_are_copied_and_numpy_is_fine():
+    import numpy as np
+
+    log = [{"op": "box", "frame_idx": 0, "obj_id": 1, "box": np.array([1.5, 2, 30, 40])}]
+    item = s2.BatchItem("a.mp4", log, model="test")
+    log.append({"op": "points"})
+    assert item.prompts == [{"op": "box", "frame_idx": 0, "obj_id": 1, "box": [1.5, 2, 30, 40]}]
+    assert len(item.fingerprint()) == 16
+
+
+def test_a_folder_that_is_not_a_batch_result_is_never_replaced(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "notes.txt").write_text("mine")
+    with pytest.raises(s2.BatchError, match="is not a batch result"):
+        s2.run_batch([{"video": "a.mp4", "prompts": "p.json"}], tmp_path, model="test")
+    assert (tmp_path / "a" / "notes.txt").read_text() == "mine"
+
+
 def test_equal_stems_get_unique_ids():
     items = s2.read_manifest([{"video": "x/a.mp4", "prompts": "p.json"},
                               {"video": "y/a.mp4", "prompts": "p.json"}])  # fmt: skip
     assert [it.id for it in items] == ["a", "a-2"]
+    made = [s2.BatchItem("x/a b.mp4", "p.json"), s2.BatchItem("y/a b.mp4", "p.json")]
+    assert [it.id for it in s2.read_manifest(made)] == ["a_b", "a_b-2"]
 
 
 @pytest.mark.parametrize(
@@ -109,6 +167,16 @@ def test_equal_stems_get_unique_ids():
         ),  # fmt: skip
         ([{"video": "a.mp4", "prompts": "p", "id": "../x"}], "plain file name"),
         ([], "no items"),
+        ([{"video": "a.mp4", "prompts": "p", "out": "."}], "inside the batch folder"),
+        ([{"video": "a.mp4", "prompts": "p", "out": "../x"}], "inside the batch folder"),
+        ([{"video": "a.mp4", "prompts": "p", "out": "/tmp/x"}], "inside the batch folder"),
+        (
+            [
+                {"video": "a.mp4", "prompts": "p", "out": "x"},
+                {"video": "b.mp4", "prompts": "p", "out": "./x/"},
+            ],
+            "share the output folder",
+        ),  # fmt: skip
     ],
 )
 def test_bad_manifests_name_the_item_and_the_fix(rows, match):
@@ -172,6 +240,20 @@ def test_a_bad_prompt_fails_the_item_with_its_error(clips, tmp_path):
     assert sorted(p.name for p in (tmp_path / bad.id).iterdir()) == [STATUS]  # no partial exports
 
 
+@pytest.mark.slow
+def test_a_failed_redo_keeps_the_earlier_result(clips, serial, tmp_path):
+    import shutil
+
+    _, items = clips
+    good = items[0]
+    shutil.copytree(serial / good.id, tmp_path / good.id)
+    broken = s2.BatchItem(str(Path(good.video).with_name(f"{BROKEN}.mp4")), good.prompts,
+                          id=good.id, model="test")  # fmt: skip
+    st = s2.run_item(broken, tmp_path)
+    assert st["state"] == "failed" and st["kept_previous"]
+    _same_results(tmp_path, serial, good)
+
+
 @pytest.fixture(scope="module")
 def serial(clips, tmp_path_factory) -> Path:
     """The good items run one by one in this process (1 torch thread, like each worker)."""
@@ -180,7 +262,7 @@ def serial(clips, tmp_path_factory) -> Path:
     _, items = clips
     out = tmp_path_factory.mktemp("serial")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))  # what each of 2 workers gets
     try:
         for it in items:
             st = s2.run_item(it, out)
@@ -246,16 +328,14 @@ def test_killed_midway_the_rerun_finishes_the_rest_only(clips, serial, tmp_path)
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     try:
-        while len(list(out.glob(f"*/{STATUS}"))) < 2:
+        while len(_statuses(out)) < 2:
             assert proc.poll() is None, "the batch ended before it could be killed"
             assert time.monotonic() < deadline, "no item finished in 300 s"
             time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes
         proc.wait()
-    before = {
-        p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob(f"*/{STATUS}")
-    }
+    before = {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in _statuses(out)}
     assert 2 <= len(before) < len(items), before.keys()
 
     report = s2.run_batch(manifest, out, workers=2, progress=False)
@@ -269,7 +349,7 @@ def test_killed_midway_the_rerun_finishes_the_rest_only(clips, serial, tmp_path)
             assert (p.stat().st_mtime_ns, p.read_bytes()) == (mtime, data)  # not redone
     assert sum(s in ("done", "skipped") for s in states.values()) == 5
     assert states[BROKEN] == "failed"  # a failed item is tried again, and fails again
-    assert not list(out.glob(".work-*"))  # leftovers of the killed run are gone
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the killed run's leftovers
     for it in items:
         if it.id != BROKEN:
             _same_results(out, serial, it)
@@ -282,7 +362,7 @@ def test_killed_midway_the_rerun_finishes_the_rest_only(clips, serial, tmp_path)
 def test_a_background_job_stops_and_a_rerun_finishes(clips, tmp_path):
     manifest, items = clips
     job = s2.start_batch(manifest, tmp_path, workers=1, progress=False)
-    while job.running and not list(tmp_path.glob(f"*/{STATUS}")):
+    while job.running and not _statuses(tmp_path):
         time.sleep(0.1)
     job.stop()
     report = job.wait(300)
@@ -292,3 +372,25 @@ def test_a_background_job_stops_and_a_rerun_finishes(clips, tmp_path):
     assert (
         rest.count("skipped") == report.done and rest.done + rest.failed == len(items) - report.done
     )
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_item_fails_only_that_item(clips, tmp_path):
+    import psutil
+
+    manifest, items = clips
+    job = s2.start_batch(manifest, tmp_path, workers=2, progress=False)
+    killed, deadline = None, time.monotonic() + 120
+    while job.running and killed is None and time.monotonic() < deadline:
+        for p in psutil.process_iter(["cmdline"]):
+            if "BatchWorker.run" in " ".join(p.info["cmdline"] or []):
+                p.kill()  # as the kernel's OOM killer or a segfault would
+                killed = p.pid
+                break
+        time.sleep(0.05)
+    report = job.wait(300)
+    assert killed is not None, "no worker was seen running an item"
+    died = [s for s in report.items if "its worker died" in (s.get("error") or "")]
+    assert len(died) == 1 and "a new worker took its place" in died[0]["error"]
+    lost = {died[0]["id"], BROKEN}  # that item and the corrupt clip (maybe the same)
+    assert report.failed == len(lost) and report.done == len(items) - len(lost)
