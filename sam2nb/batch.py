@@ -382,7 +382,9 @@ def write_manifest(items: Iterable[BatchItem | dict], path: str | os.PathLike) -
         r["video"], r["prompts"] = (_resolve(r.get(k), Path.cwd()) for k in ("video", "prompts"))
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_text(p, json.dumps({"items": rows}, indent=1))
+    from .persist import _atomic_write
+
+    _atomic_write(p, json.dumps({"items": rows}, indent=1).encode())
     return p
 
 
@@ -413,21 +415,16 @@ def load_prompts(item: BatchItem) -> list[dict]:
     return log
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def read_status(item: BatchItem, out: str | os.PathLike) -> dict | None:
     """The item's last ``status.json`` under ``out``, or None if it never finished."""
     return _read_json(item.folder(out) / STATUS)
 
 
-def is_done(item: BatchItem, out: str | os.PathLike) -> bool:
-    """True when the item finished under ``out`` with the same spec and prompts."""
+def finished(item: BatchItem, out: str | os.PathLike) -> dict | None:
+    """The item's status if it finished under ``out`` with the same spec and prompts, else None."""
     st = read_status(item, out)
-    return bool(st and st.get("state") == "done" and st.get("fingerprint") == item.fingerprint())
+    done = st and st.get("state") == "done" and st.get("fingerprint") == item.fingerprint()
+    return st if done else None
 
 
 def worker_name(device: Any = None) -> str:
@@ -466,7 +463,7 @@ def run_item(
     from . import model as modelmod
     from .export import export
     from .persist import apply
-    from .session import Session
+    from .session import Session, _as_stop
     from .video import open_video
 
     dest = Path(item.folder(out)).resolve()
@@ -498,7 +495,7 @@ def run_item(
             apply(sess, e)
         status["frames_tracked"] = sess.run(direction=item.direction, progress=False, stop=stop)
         status["track_seconds"] = round(time.perf_counter() - t0, 3)
-        stopped = _stopped(stop)
+        stopped = _as_stop(stop)
         for fmt in item.formats:
             if stopped():
                 break
@@ -570,11 +567,3 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _stopped(stop: Any):
-    if stop is None:
-        return lambda: False
-    if callable(stop):
-        return stop
-    return stop.is_set

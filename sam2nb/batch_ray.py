@@ -25,13 +25,13 @@ from typing import Any
 from .batch import (
     BatchError,
     BatchItem,
+    finished,
     foreign,
-    is_done,
     read_manifest,
-    read_status,
     run_item,
     work_folders,
 )
+from .session import _as_stop
 
 SUMMARY = "summary.csv"
 WORKERS = "workers.csv"
@@ -319,10 +319,9 @@ def run_batch(
         foreign(it.folder(outp))
     outp.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    todo = [it for it in items if redo or not is_done(it, outp)]
-    todo.sort(key=lambda it: it.model)  # fewer model switches per worker
-    skipped = {it.id: {**(read_status(it, outp) or {}), "state": "skipped"}
-               for it in items if it not in todo}  # fmt: skip
+    earlier = {} if redo else {it.id: finished(it, outp) for it in items}
+    skipped = {i: {**st, "state": "skipped"} for i, st in earlier.items() if st}
+    todo = sorted((it for it in items if it.id not in skipped), key=lambda it: it.model)
     for it in items:  # what a killed run left behind
         for d in work_folders(it.folder(outp)):
             shutil.rmtree(d, ignore_errors=True)
@@ -373,7 +372,7 @@ def _start_workers(actor_cls: Any, n: int, args: tuple) -> list:
             ray.get(ref)
             ok.append(refs[ref])
         except Exception as exc:  # noqa: BLE001 - __init__ failed: reported below
-            why = (str(exc).strip().splitlines() or [""])[0][:300]
+            why = _first_line(exc)
             ray.kill(refs[ref])
     for ref in late:
         ray.kill(refs[ref])
@@ -402,7 +401,7 @@ def _dispatch(
     from ray.exceptions import RayError, RayTaskError
     from tqdm.auto import tqdm
 
-    stopped = (stop if callable(stop) else stop.is_set) if stop is not None else (lambda: False)
+    stopped = _as_stop(stop)
     Actor = ray.remote(max_restarts=0, max_task_retries=0, **opts)(BatchWorker)
     actors = _start_workers(Actor, n, (device, threads))
     spare = 2 * n

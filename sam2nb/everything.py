@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import numpy as np
 from .errors import Sam2nbError
 from .model import Engine, backbone_feature_sizes
 from .sam2state import eager_prompts
+from .session import _as_stop
 from .video import to_rgb8
 
 
@@ -272,11 +274,11 @@ class AutoMasks:
             "categories": [{"id": 1, "name": "object"}],
             "annotations": anns,
         }  # fmt: skip
+        from .persist import _atomic_write
+
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(out)
+        _atomic_write(out, json.dumps(doc).encode())
         return out
 
     def overlay(self, image: np.ndarray, select: Iterable[int] | None = None,
@@ -286,8 +288,7 @@ class AutoMasks:
 
         rgb = to_rgb8(np.asarray(image), "image").copy()
         idx = range(len(self)) if select is None else self._check(select)
-        rng = np.random.default_rng(0)
-        colors = rng.integers(40, 255, (max(len(self), 1), 3))
+        colors = mask_colors(len(self))  # the picker's colours
         for i in sorted(idx, key=lambda j: -self.masks[j].area):  # small ones stay on top
             m = self.masks[i].mask
             c = colors[i]
@@ -296,6 +297,20 @@ class AutoMasks:
                                        cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
             cv2.drawContours(rgb, cnts, -1, tuple(int(v) for v in c), 1)
         return rgb
+
+
+def mask_colors(n: int) -> np.ndarray:
+    """``n`` distinct RGB colours (golden-ratio hues), ``(n, 3)`` uint8.
+
+    Example:
+        >>> mask_colors(3).shape
+        (3, 3)
+    """
+    out = np.zeros((max(n, 0), 3), np.uint8)
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 1.0)
+        out[i] = (int(r * 255), int(g * 255), int(b * 255))
+    return out
 
 
 def _jsonable(rle: dict) -> dict:
@@ -384,7 +399,7 @@ def segment_everything(
     h, w = rgb.shape[:2]
     gen = SAM2AutomaticMaskGenerator(engine.model, output_mode="coco_rle", **settings)
     gen.predictor._bb_feat_sizes = backbone_feature_sizes(engine.image_size)
-    halt = (lambda: False) if stop is None else (stop.is_set if hasattr(stop, "is_set") else stop)
+    halt = _as_stop(stop)
     per_crop = math.ceil(settings["points_per_side"] ** 2 / settings["points_per_batch"])
     n_crops = sum(4**layer for layer in range(settings["crop_n_layers"] + 1))
     if halt():

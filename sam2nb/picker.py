@@ -10,7 +10,6 @@ public API; the app routes clicks to it while it is picking.
 
 from __future__ import annotations
 
-import colorsys
 import threading
 import time
 from typing import Any
@@ -19,24 +18,10 @@ import cv2
 import ipywidgets as W
 import numpy as np
 
-from .everything import AutoMasks, segment_everything
+from .everything import AutoMasks, mask_colors, segment_everything
 from .overlay import MaskLayer
 
 FILL, FILL_SELECTED = 70, 170  # alpha of a mask's fill, unselected and selected
-
-
-def mask_colors(n: int) -> np.ndarray:
-    """``n`` distinct RGB colours (golden-ratio hues), ``(n, 3)`` uint8.
-
-    Example:
-        >>> mask_colors(3).shape
-        (3, 3)
-    """
-    out = np.zeros((max(n, 0), 3), np.uint8)
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 1.0)
-        out[i] = (int(r * 255), int(g * 255), int(b * 255))
-    return out
 
 
 def picker_layer(
