@@ -21,7 +21,7 @@ import torch
 from results_csv import append_rows
 
 import sam2nb as s2
-from sam2nb.model import backbone_feature_sizes
+from sam2nb.model.engine import backbone_feature_sizes
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"

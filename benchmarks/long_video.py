@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 
 import sam2nb as s2
-from sam2nb.video import VideoSource, _Backend
+from sam2nb.media.video import VideoSource, _Backend
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VIDEO = HERE.parent.parent / "shared" / "data" / "bedroom.mp4"

@@ -30,8 +30,8 @@ print(json.dumps(dict(frames=len(video), open_s=opened, first_frame_s=first,
 
 OFFICIAL = """
 import json, resource, time, torch
-from sam2nb.model import build_model
-from sam2nb.checkpoints import get_spec
+from sam2nb.model.engine import build_model
+from sam2nb.model.checkpoints import get_spec
 from dataclasses import replace
 spec = replace(get_spec("tiny"), image_size={size})
 model = build_model(spec, device="cpu")  # the official builder; weights do not matter here

@@ -9,10 +9,26 @@ A flat public namespace::
 """
 
 from ._version import __version__
-from .batch import BatchError, BatchItem, load_prompts, read_manifest, run_item, write_manifest
-from .batch_ray import BatchJob, BatchReport, BatchWorker, run_batch, start_batch
-from .bench import BenchError, benchmark
-from .bench_report import (
+from .analysis.evaluate import JFResult, db_eval_boundary, db_eval_iou, evaluate
+from .base.errors import (
+    CheckpointError,
+    ModelError,
+    OutOfMemory,
+    Sam2nbError,
+    SessionBusy,
+    SessionError,
+    VideoError,
+)
+from .batch.items import (
+    BatchError,
+    BatchItem,
+    load_prompts,
+    read_manifest,
+    run_item,
+    write_manifest,
+)
+from .batch.workers import BatchJob, BatchReport, BatchWorker, run_batch, start_batch
+from .bench.report import (
     OFFICIAL_A100_FPS,
     BenchCurve,
     BenchReport,
@@ -21,7 +37,23 @@ from .bench_report import (
     default_csv,
     read_bench,
 )
-from .checkpoints import (
+from .bench.run import BenchError, benchmark
+from .io.export import FORMATS as EXPORT_FORMATS
+from .io.export import ExportError, ExportResult, davis_palette, export
+from .io.import_masks import import_masks, read_masks
+from .media.frames import FrameStream
+from .media.overlay import (
+    FrameCache,
+    MaskLayer,
+    Viewport,
+    encode_jpeg,
+    fit_size,
+    mask_layer,
+    overlay_frame,
+)
+from .media.samples import sample_image, sample_path, sample_video, synthetic_image, synthetic_video
+from .media.video import VideoSource, open_video, read_image, to_rgb8
+from .model.checkpoints import (
     MODELS,
     CachedModel,
     ModelSpec,
@@ -34,33 +66,16 @@ from .checkpoints import (
     load_state_dict,
     verify_checkpoint,
 )
-from .editor import FramePrompts, PromptEditor, frame_prompts
-from .errors import (
-    CheckpointError,
-    ModelError,
-    OutOfMemory,
-    Sam2nbError,
-    SessionBusy,
-    SessionError,
-    VideoError,
-)
-from .evaluate import JFResult, db_eval_boundary, db_eval_iou, evaluate
-from .everything import AutoMask, AutoMasks, EverythingError, segment_everything
-from .export import FORMATS as EXPORT_FORMATS
-from .export import ExportError, ExportResult, davis_palette, export
-from .frames import FrameStream
-from .image import ImagePrediction, PromptError, segment_image
-from .image_session import ImageSession
-from .import_masks import import_masks, read_masks
-from .info import SystemInfo, diagnose, info
-from .model import Engine, current, load, unload
-from .overlay import FrameCache, MaskLayer, Viewport, encode_jpeg, fit_size, mask_layer
-from .persist import load_session, replay, save_session
-from .prompts import TrackedObject, read_log
-from .samples import sample_image, sample_path, sample_video, synthetic_image, synthetic_video
-from .session import Session
-from .store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
-from .video import VideoSource, open_video, read_image, to_rgb8
+from .model.engine import Engine, current, load, unload
+from .model.info import SystemInfo, diagnose, info
+from .tracking.editor import FramePrompts, PromptEditor, frame_prompts
+from .tracking.everything import AutoMask, AutoMasks, EverythingError, segment_everything
+from .tracking.image import ImagePrediction, PromptError, segment_image
+from .tracking.image_session import ImageSession
+from .tracking.persist import load_session, replay, save_session
+from .tracking.prompts import TrackedObject, read_log
+from .tracking.session import Session
+from .tracking.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 
 __all__ = [
     "BatchError",
@@ -114,6 +129,7 @@ __all__ = [
     "fit_size",
     "frame_prompts",
     "mask_layer",
+    "overlay_frame",
     "CheckpointError",
     "Engine",
     "FrameResult",
@@ -163,10 +179,10 @@ __all__ = [
 # Widgets (ipywidgets, ipycanvas) and analysis (pandas) load when first used: the CLI and
 # headless tracking never pay for them.
 _WIDGETS = {
-    "BenchmarkPanel": "bench_app",
-    "MaskPicker": "picker",
+    "BenchmarkPanel": "widgets.bench_panel",
+    "MaskPicker": "widgets.picker",
     **{
-        name: "analysis"
+        name: "analysis.table"
         for name in (
             "contacts",
             "plot_contacts",
@@ -178,10 +194,10 @@ _WIDGETS = {
             "track_table",
         )
     },  # fmt: skip
-    "PromptCanvas": "canvas",
-    "FrameScrubber": "scrubber",
-    "ImageSegmenter": "apps",
-    "VideoTracker": "apps",
+    "PromptCanvas": "widgets.canvas",
+    "FrameScrubber": "widgets.scrubber",
+    "ImageSegmenter": "widgets.apps",
+    "VideoTracker": "widgets.apps",
 }
 
 __all__ += list(_WIDGETS)

@@ -7,7 +7,7 @@ import pytest
 from test_widgets import frontend, mouse
 
 import sam2nb as s2
-from sam2nb.video import read_image
+from sam2nb.media.video import read_image
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import sam2nb as s2
-from sam2nb.batch import STATUS
+from sam2nb.batch.items import STATUS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLIPS = [("bedroom.mp4", 0), ("bedroom.mp4", 100), ("cups.mp4", 0), ("cups.mp4", 150),
@@ -217,7 +217,7 @@ def test_bad_prompts(prompts, match):
 
 
 def test_cli_refuses_a_bad_manifest_before_starting_ray(tmp_path, capsys):
-    from sam2nb.cli import main
+    from sam2nb.cli.commands import main
 
     (tmp_path / "m.json").write_text(json.dumps([{"video": "a.mp4", "prompts": "p", "x": 1}]))
     assert main(["batch", str(tmp_path / "m.json"), "--out", str(tmp_path / "o")]) == 2

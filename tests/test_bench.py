@@ -9,10 +9,10 @@ import threading
 import pytest
 
 import sam2nb as s2
-from sam2nb.bench import BenchError, click_points, refine_points
-from sam2nb.bench_report import BenchReportError, append_csv, default_csv
-from sam2nb.cli import main
-from sam2nb.timing import median_p90, timed_passes, warmup_end
+from sam2nb.bench.report import BenchReportError, append_csv, default_csv
+from sam2nb.bench.run import BenchError, click_points, refine_points
+from sam2nb.bench.timing import median_p90, timed_passes, warmup_end
+from sam2nb.cli.commands import main
 
 
 # -- timing rules ---------------------------------------------------------------------------

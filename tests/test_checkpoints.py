@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import sam2nb as s2
-from sam2nb import checkpoints as ck
+from sam2nb.model import checkpoints as ck
 
 
 def test_eight_official_checkpoints_and_the_test_model():

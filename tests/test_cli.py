@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from sam2nb.cli import lab_command, main
-from sam2nb.errors import Sam2nbError
+from sam2nb.base.errors import Sam2nbError
+from sam2nb.cli.commands import lab_command, main
 
 
 def _run(*args, **kw):
@@ -72,7 +72,7 @@ def _get(url: str) -> int:
 def test_default_folder_is_the_repos_notebooks():
     from pathlib import Path
 
-    from sam2nb.cli import default_notebook_dir
+    from sam2nb.cli.commands import default_notebook_dir
 
     assert default_notebook_dir() == Path(__file__).resolve().parent.parent / "notebooks"
 

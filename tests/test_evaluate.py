@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import sam2nb as s2
-from sam2nb.cli import main
-from sam2nb.evaluate import seg2bmap
+from sam2nb.analysis.evaluate import seg2bmap
+from sam2nb.cli.commands import main
 
 
 def _rect(x0, y0, x1, y1, w=200, h=100):

@@ -9,8 +9,8 @@ import pytest
 from pycocotools import mask as mask_utils
 
 import sam2nb as s2
-from sam2nb.everything import check_knobs
-from sam2nb.picker import FILL, FILL_SELECTED, mask_colors, picker_layer
+from sam2nb.tracking.everything import check_knobs
+from sam2nb.widgets.picker import FILL, FILL_SELECTED, mask_colors, picker_layer
 
 
 def _auto(masks: list[np.ndarray], frame_idx: int = 0) -> s2.AutoMasks:
@@ -261,7 +261,7 @@ def test_cli_writes_coco_json_and_an_overlay(data_dir, tmp_path, capsys, name, e
                                              frame, size):  # fmt: skip
     from PIL import Image
 
-    from sam2nb.cli import main
+    from sam2nb.cli.commands import main
 
     rc = main(["everything", str(data_dir / name), *extra, "--model", "test",
                "--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-thresh", "0",
@@ -294,7 +294,7 @@ def test_cli_writes_coco_json_and_an_overlay(data_dir, tmp_path, capsys, name, e
     ],
 )
 def test_cli_bad_input_is_named(data_dir, tmp_path, capsys, argv, needle):
-    from sam2nb.cli import main
+    from sam2nb.cli.commands import main
 
     rc = main(["everything", str(data_dir / "bedroom.mp4"), "--model", "test",
                "--out", str(tmp_path), *argv])  # fmt: skip
@@ -302,7 +302,7 @@ def test_cli_bad_input_is_named(data_dir, tmp_path, capsys, argv, needle):
 
 
 def test_cli_frame_on_an_image_is_refused(data_dir, tmp_path, capsys):
-    from sam2nb.cli import main
+    from sam2nb.cli.commands import main
 
     rc = main(["everything", str(data_dir / "cars.jpg"), "--frame", "3", "--out", str(tmp_path)])
     assert rc == 2 and "cars.jpg is an image" in capsys.readouterr().err

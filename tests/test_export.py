@@ -171,7 +171,7 @@ def test_import_errors_name_the_fix(sess, tmp_path):
 def _probe(path):
     import subprocess
 
-    from sam2nb.export_video import ffmpeg_exe
+    from sam2nb.io.video import ffmpeg_exe
 
     return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
                           text=True).stderr  # fmt: skip
@@ -204,8 +204,10 @@ def test_videos_decode_with_the_right_codec_size_fps_and_count(clip_sess, tmp_pa
     assert len(vr) == 6 and vr[0].shape == (540, 960, 3)
     assert vr.get_avg_fps() == pytest.approx(clip_sess.video.fps, rel=1e-3)
     if fmt == "mp4":  # what was encoded is the overlay, not the plain frame
-        from sam2nb.export_video import overlay_frame
-        from sam2nb.video import _native  # the official predictor may have set decord's bridge
+        from sam2nb.media.overlay import overlay_frame
+        from sam2nb.media.video import (
+            _native,  # the official predictor may have set decord's bridge
+        )
 
         got = _native(vr[2]).astype(int)
         raw = clip_sess.video[2]
@@ -222,7 +224,7 @@ def test_cutout_pngs_and_effects(clip_sess, tmp_path):
     assert img.shape == (540, 960, 4)
     assert np.array_equal(img[..., 3] > 0, m)
     assert np.array_equal(img[..., :3], clip_sess.video[3])
-    from sam2nb.export_video import effect_frame, remove_frame
+    from sam2nb.io.video import effect_frame, remove_frame
 
     rgb = clip_sess.video[0]
     keep = clip_sess.results.get(0, 1).mask()
@@ -251,7 +253,7 @@ def test_stopped_video_export_leaves_no_file(clip_sess, tmp_path):
 
 
 def test_image_session_exports_coco(data_dir, tmp_path):
-    from sam2nb.video import read_image
+    from sam2nb.media.video import read_image
 
     img = s2.ImageSession(read_image(data_dir / "groceries.jpg"), s2.load("test"))
     img.add_object(name="jar")

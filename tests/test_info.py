@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import sam2nb as s2
-from sam2nb.info import GpuInfo, SystemInfo, diagnose, format_info, torch_index_for
+from sam2nb.model.info import GpuInfo, SystemInfo, diagnose, format_info, torch_index_for
 
 H100 = GpuInfo("NVIDIA H100 80GB HBM3", (9, 0), 80 * 1024**3, 79 * 1024**3, True)
 T4 = GpuInfo("Tesla T4", (7, 5), 15 * 1024**3, 14 * 1024**3, False)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import sam2nb as s2
-from sam2nb import device as devmod
-from sam2nb import model as modmod
+from sam2nb.model import device as devmod
+from sam2nb.model import engine as modmod
 
 
 @pytest.mark.parametrize(

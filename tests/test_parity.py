@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 import sam2nb as s2
-from sam2nb.oracle import compare, run_official, run_session
+from sam2nb.analysis.oracle import compare, run_official, run_session
 
 pytestmark = pytest.mark.slow
 OBJ1 = {"op": "add_object", "obj_id": 1}

@@ -22,8 +22,8 @@ def test_yours_first_then_local_samples(tmp_path, data_dir, monkeypatch):
 
 def test_offline_falls_back_to_synthetic_media(monkeypatch):
     monkeypatch.delenv("SAM2NB_SAMPLES", raising=False)
-    monkeypatch.setattr("sam2nb.samples.SAMPLES", {
-        k: ("http://127.0.0.1:9/none", sha) for k, (_, sha) in s2.samples.SAMPLES.items()
+    monkeypatch.setattr("sam2nb.media.samples.SAMPLES", {
+        k: ("http://127.0.0.1:9/none", sha) for k, (_, sha) in s2.media.samples.SAMPLES.items()
     })  # fmt: skip
     v = s2.sample_video()
     assert v.name == "synthetic.mp4"

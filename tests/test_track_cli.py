@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam2nb.cli import main
+from sam2nb.cli.commands import main
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from media import faststart, truncated_copy
 from PIL import Image
 
 import sam2nb as s2
-from sam2nb.video import natural_key, to_rgb8
+from sam2nb.media.video import natural_key, to_rgb8
 
 
 def test_open_mp4_lazy_random_access(bedroom):

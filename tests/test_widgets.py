@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import sam2nb as s2
-from sam2nb.editor import frame_prompts
-from sam2nb.overlay import runs
+from sam2nb.media.overlay import runs
+from sam2nb.tracking.editor import frame_prompts
 
 
 def frontend(widget, content, buffers=()):

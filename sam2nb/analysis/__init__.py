@@ -1,0 +1,1 @@
+"""analysis: the track table and plots, J&F, the official-predictor oracle."""

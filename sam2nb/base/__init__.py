@@ -1,0 +1,4 @@
+"""base: errors, atomic files, stop flags, background jobs, colours.
+
+Imports nothing of sam2nb.
+"""

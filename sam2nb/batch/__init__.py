@@ -1,0 +1,1 @@
+"""batch: manifests, one item at a time, Ray workers."""

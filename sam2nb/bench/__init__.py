@@ -1,0 +1,1 @@
+"""bench: the benchmark against the official predictor, its timers and reports."""

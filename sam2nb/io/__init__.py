@@ -1,0 +1,1 @@
+"""io: export formats and video writers, importing masks back."""

@@ -1,0 +1,1 @@
+"""media: video sources, the frame stream, sample media, overlay drawing."""

@@ -1,0 +1,303 @@
+"""What a view shows: display sizes, exact coordinate mapping, mask layers and JPEG frames.
+
+Nothing here knows about widgets: the widgets call these functions and draw what they return,
+and tests and scripts can call them too. Frames are shown at a display size (at most 960 px
+wide by default), encoded once as RGB JPEG and cached; masks travel as a separate, mostly
+transparent RGBA layer cropped to the objects, so a mask edit never re-encodes the frame.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..tracking.prompts import PALETTE
+
+DISPLAY_WIDTH = 960
+JPEG_QUALITY = 85
+
+
+def fit_size(width: int, height: int, max_width: int | None = DISPLAY_WIDTH) -> tuple[int, int]:
+    """The display size of a ``width`` x ``height`` frame, at most ``max_width`` wide.
+
+    Frames are never enlarged; the aspect ratio is kept (rounded to whole pixels).
+
+    Example:
+        >>> fit_size(1920, 1080)
+        (960, 540)
+        >>> fit_size(640, 480)
+        (640, 480)
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"a frame of {width}x{height} pixels cannot be shown")
+    if max_width is None or width <= max_width:
+        return int(width), int(height)
+    if max_width < 16:
+        raise ValueError(f"max_width={max_width} is too small: give 16 pixels or more")
+    return int(max_width), max(1, round(height * max_width / width))
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """The exact mapping between video pixels and display pixels.
+
+    A point at the centre of display pixel ``(i, j)`` covers the same part of the picture as
+    the corresponding video position: ``to_video(to_display(p)) == p``.
+
+    Attributes:
+        video_size: ``(width, height)`` of the video frames.
+        display_size: ``(width, height)`` of what is shown.
+
+    Example:
+        >>> vp = Viewport((1920, 1080), (960, 540))
+        >>> vp.to_video(480, 270)
+        (960.0, 540.0)
+    """
+
+    video_size: tuple[int, int]
+    display_size: tuple[int, int]
+
+    @classmethod
+    def fit(cls, width: int, height: int, max_width: int | None = DISPLAY_WIDTH) -> Viewport:
+        """A viewport that shows a ``width`` x ``height`` video at most ``max_width`` wide."""
+        return cls((int(width), int(height)), fit_size(width, height, max_width))
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Video pixels per display pixel, along x and y."""
+        return (
+            self.video_size[0] / self.display_size[0],
+            self.video_size[1] / self.display_size[1],
+        )
+
+    def to_video(self, x: float, y: float) -> tuple[float, float]:
+        """Display coordinates to video coordinates (clamped to the frame)."""
+        sx, sy = self.scale
+        w, h = self.video_size
+        return (min(max(float(x) * sx, 0.0), float(w)), min(max(float(y) * sy, 0.0), float(h)))
+
+    def to_display(self, x: float, y: float) -> tuple[float, float]:
+        """Video coordinates to display coordinates."""
+        sx, sy = self.scale
+        return float(x) / sx, float(y) / sy
+
+    def box_to_video(self, x0: float, y0: float, x1: float, y1: float) -> list[float]:
+        """A box dragged in display pixels, in video pixels, sorted as ``[x0, y0, x1, y1]``."""
+        a, b = self.to_video(min(x0, x1), min(y0, y1))
+        c, d = self.to_video(max(x0, x1), max(y0, y1))
+        return [a, b, c, d]
+
+    def resize_frame(self, rgb: np.ndarray) -> np.ndarray:
+        """A video frame at the display size (area interpolation, as photo viewers do)."""
+        w, h = self.display_size
+        if rgb.shape[1] == w and rgb.shape[0] == h:
+            return rgb
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+
+    def resize_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A video-resolution mask at the display size (a pixel is on if its centre is)."""
+        w, h = self.display_size
+        m = np.asarray(mask, dtype=bool)
+        if m.shape == (h, w):
+            return m
+        return cv2.resize(m.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    r"""Encode an ``(H, W, 3)`` uint8 RGB image as JPEG bytes.
+
+    Example:
+        >>> encode_jpeg(np.zeros((8, 8, 3), np.uint8))[:2]
+        b'\\xff\\xd8'
+    """
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(
+        buf, "JPEG", quality=int(quality)
+    )
+    return buf.getvalue()
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    """Encode an ``(H, W, 4)`` uint8 image as PNG bytes (fast compression)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba, dtype=np.uint8)).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+@dataclass
+class MaskLayer:
+    """A transparent RGBA picture of the masks, cropped to where they are.
+
+    Attributes:
+        rgba: ``(h, w, 4)`` uint8 crop.
+        x: left of the crop in display pixels.
+        y: top of the crop in display pixels.
+    """
+
+    rgba: np.ndarray
+    x: int
+    y: int
+
+    def png(self) -> bytes:
+        """The crop as PNG bytes."""
+        return encode_png(self.rgba)
+
+
+def color_of(colors: Mapping[int, tuple[int, int, int]] | None, obj_id: int) -> tuple:
+    """An object's colour from a mapping, or the palette's."""
+    if colors and obj_id in colors:
+        return tuple(colors[obj_id])
+    return PALETTE[(int(obj_id) - 1) % len(PALETTE)]
+
+
+def mask_layer(
+    masks: Mapping[int, np.ndarray],
+    colors: Mapping[int, tuple[int, int, int]] | None = None,
+    opacity: float = 0.5,
+    outline: int = 2,
+) -> MaskLayer | None:
+    """Paint display-size masks as a translucent fill with an opaque outline.
+
+    Args:
+        masks: ``{obj_id: (H, W) bool}`` at the display size (later ids paint over earlier).
+        colors: ``{obj_id: (r, g, b)}``; the palette for ids not given.
+        opacity: fill opacity, 0..1 (the outline is always opaque).
+        outline: outline width in display pixels (0 for none).
+
+    Returns:
+        The cropped layer, or None when no mask has a pixel.
+
+    Example:
+        >>> m = np.zeros((40, 60), bool); m[10:20, 10:30] = True
+        >>> layer = mask_layer({1: m})
+        >>> (layer.x, layer.y, layer.rgba.shape)
+        (8, 8, (14, 24, 4))
+    """
+    if not 0.0 <= float(opacity) <= 1.0:
+        raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
+    items = [(o, np.asarray(m, bool)) for o, m in masks.items()]
+    items = [(o, m) for o, m in items if m.any()]
+    if not items:
+        return None
+    h, w = items[0][1].shape
+    union = np.zeros((h, w), bool)
+    for _, m in items:
+        union |= m
+    ys, xs = np.nonzero(union)
+    pad = max(int(outline), 0)
+    x0, x1 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, w)
+    y0, y1 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, h)
+    out = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+    alpha = int(round(255 * float(opacity)))
+    kernel = np.ones((3, 3), np.uint8)
+    for o, m in items:
+        crop = m[y0:y1, x0:x1]
+        rgb = color_of(colors, o)
+        out[crop] = (*rgb, alpha)
+        if outline > 0:
+            c8 = crop.view(np.uint8)
+            edge = (cv2.dilate(c8, kernel, iterations=int(outline)) > 0) & ~crop
+            out[edge] = (*rgb, 255)
+    return MaskLayer(out, x0, y0)
+
+
+class FrameCache:
+    """A bounded, thread-safe LRU cache of encoded frames (or anything) by key.
+
+    Example:
+        >>> cache = FrameCache(max_items=2)
+        >>> cache.get(0, lambda: b"jpeg bytes")
+        b'jpeg bytes'
+    """
+
+    def __init__(self, max_items: int = 256):
+        self.max_items = int(max_items)
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, made with ``make()`` the first time."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        value = make()
+        with self._lock:
+            self.misses += 1
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return value
+
+    def drop(self, keys: Iterable[Any] | None = None) -> None:
+        """Forget some keys (or everything)."""
+        with self._lock:
+            if keys is None:
+                self._items.clear()
+            else:
+                for k in keys:
+                    self._items.pop(k, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._items
+
+
+def hex_color(rgb: Iterable[int]) -> str:
+    """``(r, g, b)`` as ``"#rrggbb"``.
+
+    Example:
+        >>> hex_color((255, 128, 0))
+        '#ff8000'
+    """
+    r, g, b = (int(v) for v in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` index runs where a boolean vector is True.
+
+    Example:
+        >>> runs(np.array([0, 1, 1, 0, 1], bool))
+        [(1, 3), (4, 5)]
+    """
+    f = np.asarray(flags, bool).astype(np.int8)
+    d = np.diff(np.concatenate([[0], f, [0]]))
+    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist(), strict=False))
+
+
+def overlay_frame(rgb: np.ndarray, masks: dict[int, np.ndarray], colors: dict,
+                  opacity: float = 0.5) -> np.ndarray:  # fmt: skip
+    """A frame with its masks painted on (fill and outline), like the scrubber shows it.
+
+    Example:
+        >>> import numpy as np
+        >>> rgb = np.zeros((4, 4, 3), np.uint8)
+        >>> overlay_frame(rgb, {1: np.ones((4, 4), bool)}, {1: (255, 0, 0)}, 1.0)[0, 0].tolist()
+        [255, 0, 0]
+    """
+    layer = mask_layer(masks, colors, opacity, outline=max(2, rgb.shape[1] // 480))
+    out = rgb.copy()
+    if layer is not None:
+        h, w = layer.rgba.shape[:2]
+        roi = out[layer.y : layer.y + h, layer.x : layer.x + w].astype(np.float32)
+        a = layer.rgba[..., 3:4].astype(np.float32) / 255
+        roi = roi * (1 - a) + layer.rgba[..., :3].astype(np.float32) * a
+        out[layer.y : layer.y + h, layer.x : layer.x + w] = np.round(roi).astype(np.uint8)
+    return out

@@ -1,0 +1,1 @@
+"""model: checkpoints, devices, the cached engine, the sam2 adapter, system info."""

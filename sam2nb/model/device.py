@@ -1,0 +1,134 @@
+"""Choosing the device and the precision: cuda > mps > cpu; bf16 > fp16 > fp32.
+
+The rules are pure functions of what the hardware reports, so they are tested with fakes.
+
+Example:
+    >>> pick_dtype("cuda", capability=(7, 5), bf16_supported=False)
+    'float16'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from ..base.errors import ModelError
+
+_DTYPES = ("bfloat16", "float16", "float32")
+_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}
+
+
+def pick_device(cuda_available: bool, mps_available: bool, requested: str | None = None) -> str:
+    """Return the device type to run on: the requested one, else cuda > mps > cpu.
+
+    Example:
+        >>> pick_device(cuda_available=False, mps_available=True)
+        'mps'
+    """
+    if requested:
+        return str(requested)
+    if cuda_available:
+        return "cuda"
+    if mps_available:
+        return "mps"
+    return "cpu"
+
+
+def normalize_dtype(dtype: Any) -> str:
+    """Return ``'bfloat16'``, ``'float16'`` or ``'float32'`` for a name or a torch dtype.
+
+    Example:
+        >>> normalize_dtype("bf16")
+        'bfloat16'
+    """
+    name = str(dtype).removeprefix("torch.").lower()
+    name = _ALIASES.get(name, name)
+    if name not in _DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}: use 'bf16', 'fp16' or 'fp32'.")
+    return name
+
+
+def pick_dtype(
+    device_type: str,
+    capability: tuple[int, int] | None = None,
+    bf16_supported: bool = False,
+    requested: Any = None,
+) -> str:
+    """Return the autocast precision for a device.
+
+    bf16 on CUDA GPUs that support it (Ampere and newer), fp16 on older CUDA GPUs (T4, V100:
+    the official examples hard-code bf16 and fail there), fp32 on the CPU and on MPS (sam2's
+    MPS support is preliminary and has numerical issues in half precision).
+
+    Args:
+        device_type: ``"cuda"``, ``"mps"`` or ``"cpu"``.
+        capability: the CUDA compute capability, e.g. ``(8, 0)``.
+        bf16_supported: what ``torch.cuda.is_bf16_supported()`` says.
+        requested: an explicit choice, which wins (checked against the device).
+
+    Example:
+        >>> pick_dtype("cuda", capability=(9, 0), bf16_supported=True)
+        'bfloat16'
+    """
+    if requested is not None:
+        name = normalize_dtype(requested)
+        if device_type == "cpu" and name == "float16":
+            raise ValueError("fp16 is not supported on the CPU: use fp32 (or bf16).")
+        if device_type == "cuda" and name == "bfloat16" and not bf16_supported:
+            raise ValueError(
+                "This GPU does not support bf16 (compute capability "
+                f"{capability}); use fp16 or fp32."
+            )
+        return name
+    if device_type == "cuda":
+        if bf16_supported and (capability is None or capability >= (8, 0)):
+            return "bfloat16"
+        return "float16"
+    return "float32"
+
+
+def use_tf32(device_type: str, capability: tuple[int, int] | None) -> bool:
+    """Return True where TF32 matmuls should be on: CUDA GPUs of Ampere (8.0) and newer.
+
+    Example:
+        >>> use_tf32("cuda", (7, 0))
+        False
+    """
+    return device_type == "cuda" and capability is not None and capability >= (8, 0)
+
+
+def resolve(device: str | None = None, dtype: Any = None) -> tuple[Any, str]:
+    """Probe torch and return ``(torch.device, dtype name)`` following the rules above.
+
+    Example:
+        >>> resolve("cpu")
+        (device(type='cpu'), 'float32')
+    """
+    import torch
+
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    dev = torch.device(pick_device(torch.cuda.is_available(), mps, device))
+    capability, bf16 = None, False
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(
+                "device='cuda' was asked for but torch sees no CUDA GPU: run `sam2nb info` "
+                "for the cause and the fix."
+            )
+        capability = torch.cuda.get_device_capability(dev)
+        bf16 = torch.cuda.is_bf16_supported()
+    return dev, pick_dtype(dev.type, capability, bf16, dtype)
+
+
+def autocast(device_type: str, dtype: str) -> contextlib.AbstractContextManager:
+    """Return the autocast context for a device and dtype name (a no-op for fp32).
+
+    Example:
+        >>> with autocast("cpu", "float32"):
+        ...     pass
+    """
+    import torch
+
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))

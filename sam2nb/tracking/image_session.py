@@ -1,0 +1,203 @@
+"""Segment the objects of one image: prompts per object, the model's candidate masks, a choice.
+
+An :class:`ImageSession` speaks the same prompt vocabulary as a video
+:class:`~sam2nb.Session` on a single frame (``frame_idx`` 0), so the same
+:class:`~sam2nb.PromptEditor` (and its undo/redo) drives both. Every prompt change runs
+sam2's ``SAM2ImagePredictor`` (the image embedding is computed once) and keeps its candidates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..base.errors import SessionError
+from ..media.video import to_rgb8
+from .editor import FramePrompts, frame_prompts
+from .image import ImagePrediction, PromptError, check_box, check_points, segment_image
+from .prompts import TrackedObject, check_mask, check_obj_id, default_color, entry, parse_color
+from .store import FrameResult, ResultStore
+
+
+class ImageSession:
+    """Objects, prompts and chosen masks on one image.
+
+    Args:
+        image: the image (any array :func:`sam2nb.to_rgb8` accepts).
+        engine: from :func:`sam2nb.load` (None: the cached one).
+
+    Attributes:
+        objects: ``{obj_id: TrackedObject}``.
+        log: the prompt log (the video session's format, frame 0).
+        candidates: ``{obj_id: ImagePrediction}``, the model's last answer per object.
+        choice: ``{obj_id: index}`` of the chosen candidate.
+        results: the chosen masks, in a :class:`~sam2nb.ResultStore` (frame 0).
+
+    Example:
+        >>> img = ImageSession(s2.read_image("photo.jpg"), engine)  # doctest: +SKIP
+        >>> img.add_object(name="cat")  # doctest: +SKIP
+        >>> img.add_points(0, 1, [(120, 80)], [1]).records[1].area  # doctest: +SKIP
+        >>> img.choose(1, 2)  # the third candidate instead  # doctest: +SKIP
+    """
+
+    def __init__(self, image: Any, engine: Any = None):
+        from ..model.engine import current
+
+        self.image = to_rgb8(np.asarray(image), "image")
+        self.engine = engine or current()
+        if self.engine is None:
+            raise SessionError('No model is loaded: call s2.load("tiny") first, or pass engine=.')
+        h, w = self.image.shape[:2]
+        self.size = (w, h)
+        from ..media.video import open_video
+
+        self.video = open_video(self.image[None])  # one frame: exports treat it as a video
+        self.objects: dict[int, TrackedObject] = {}
+        self.log: list[dict] = []
+        self.candidates: dict[int, ImagePrediction] = {}
+        self.choice: dict[int, int] = {}
+        self.results = ResultStore(w, h)
+        self._embedded = False
+
+    # -- objects ----------------------------------------------------------------------------
+    def add_object(
+        self, obj_id: int | None = None, name: str | None = None, color: Any = None
+    ) -> TrackedObject:
+        """Add an object (ids count up from 1)."""
+        oid = max(self.objects, default=0) + 1 if obj_id is None else check_obj_id(obj_id)
+        if oid in self.objects:
+            raise SessionError(f"Object {oid} exists already; pick another obj_id or leave it out.")
+        rgb = default_color(oid) if color is None else parse_color(color)
+        obj = TrackedObject(oid, name if name is not None else f"object {oid}", rgb)
+        self.objects[oid] = obj
+        self.log.append(entry("add_object", obj_id=oid, name=obj.name, color=list(rgb)))
+        return obj
+
+    def remove_object(self, obj_id: int) -> None:
+        """Remove an object, its prompts and its mask."""
+        o = self._check_obj(obj_id)
+        del self.objects[o]
+        self.candidates.pop(o, None)
+        self.choice.pop(o, None)
+        self.results.delete(obj_id=o)
+        self.log.append(entry("remove_object", obj_id=o))
+
+    def _check_obj(self, obj_id: Any) -> int:
+        o = check_obj_id(obj_id)
+        if o not in self.objects:
+            raise SessionError(
+                f"There is no object {o} (objects: {list(self.objects) or 'none yet'}): add it "
+                f"with add_object({o})."
+            )
+        return o
+
+    @staticmethod
+    def _check_frame(frame_idx: Any) -> int:
+        if frame_idx != 0:
+            raise SessionError(f"An image has one frame, 0; got frame_idx={frame_idx!r}.")
+        return 0
+
+    # -- prompts ----------------------------------------------------------------------------
+    def add_points(
+        self, frame_idx: int, obj_id: int, points: Any, labels: Any = None, *, clear: bool = False
+    ) -> FrameResult:
+        """Clicks ``(x, y)`` with labels 1/0 (added to the object's clicks unless ``clear``)."""
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        pts, lab = check_points(points, labels, *self.size)
+        if pts is None:
+            raise PromptError("add_points needs at least one point.")
+        e = entry(
+            "points", frame_idx=f, obj_id=o, points=pts.tolist(), labels=lab.tolist(), clear=clear
+        )
+        return self._run(o, e)
+
+    def add_box(
+        self, frame_idx: int, obj_id: int, box: Any, points: Any = None, labels: Any = None
+    ) -> FrameResult:
+        """A box ``[x0, y0, x1, y1]`` (and optional clicks); replaces the object's prompts."""
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        b = check_box(box, *self.size)
+        if b is None:
+            raise PromptError("add_box needs a box [x0, y0, x1, y1].")
+        pts, lab = check_points(points, labels, *self.size)
+        e = entry(
+            "box", frame_idx=f, obj_id=o, box=b.tolist(),
+            points=None if pts is None else pts.tolist(),
+            labels=None if lab is None else lab.tolist(),
+        )  # fmt: skip
+        return self._run(o, e)
+
+    def add_mask(self, frame_idx: int, obj_id: int, mask: Any) -> FrameResult:
+        """Set an object's mask directly (no model call)."""
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        m, rle = check_mask(mask, *self.size)
+        self.log.append(entry("mask", frame_idx=f, obj_id=o, rle=rle))
+        self.candidates.pop(o, None)
+        self.choice.pop(o, None)
+        self.results.put(0, [o], m[None], scores=[1.0], ious=[None])
+        return self.frame(0)
+
+    def clear_frame(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
+        """Remove the prompts and the mask of one object (or all)."""
+        self._check_frame(frame_idx)
+        ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
+        for o in ids:
+            self.candidates.pop(o, None)
+            self.choice.pop(o, None)
+            self.results.delete(obj_id=o)
+        self.log.append(entry("clear_frame", frame_idx=0, obj_id=obj_id))
+        return self.frame(0)
+
+    def _run(self, o: int, e: dict) -> FrameResult:
+        p = frame_prompts([*self.log, e]).get((0, o), FramePrompts())
+        multimask = len(p.points) == 1 and p.box is None
+        pred = segment_image(
+            self.engine, self.image,
+            points=p.points or None, labels=p.labels or None, box=p.box,
+            multimask=multimask, reuse_embedding=self._embedded,
+        )  # fmt: skip
+        self._embedded = True
+        self.log.append(e)
+        self.candidates[o] = pred
+        self.choice[o] = int(np.argmax(pred.scores))
+        self._store(o)
+        return self.frame(0)
+
+    def choose(self, obj_id: int, index: int) -> FrameResult:
+        """Pick candidate ``index`` (0-based) as the object's mask."""
+        o = self._check_obj(obj_id)
+        pred = self.candidates.get(o)
+        if pred is None:
+            raise SessionError(f"Object {o} has no candidates yet: click on it first.")
+        if not 0 <= int(index) < len(pred.masks):
+            raise SessionError(
+                f"Candidate {index} does not exist: object {o} has {len(pred.masks)} "
+                f"(0..{len(pred.masks) - 1})."
+            )
+        self.choice[o] = int(index)
+        self._store(o)
+        return self.frame(0)
+
+    def _store(self, o: int) -> None:
+        pred, k = self.candidates[o], self.choice[o]
+        self.results.put(0, [o], pred.masks[k][None], scores=[1.0], ious=[float(pred.scores[k])])
+
+    # -- reading -----------------------------------------------------------------------------
+    def frame(self, frame_idx: int = 0) -> FrameResult:
+        """The chosen masks as a :class:`~sam2nb.FrameResult`."""
+        return FrameResult(self._check_frame(frame_idx), self.results.frame(0))
+
+    def masks(self, frame_idx: int = 0) -> dict[int, np.ndarray]:
+        """``{obj_id: (H, W) bool}``: each object's chosen mask."""
+        return self.frame(frame_idx).masks()
+
+    def prompt_frames(self, obj_id: int | None = None) -> list[int]:
+        """``[0]`` if anything (for the object) is prompted, else ``[]``."""
+        keys = frame_prompts(self.log)
+        return [0] if any(obj_id is None or k[1] == obj_id for k in keys) else []
+
+    @property
+    def untrained(self) -> bool:
+        """True when the masks come from an untrained (random-weight) model."""
+        return bool(self.engine.untrained)

@@ -1,0 +1,600 @@
+"""A tracking session: objects, prompts and propagation over a streamed video.
+
+It wraps sam2's ``SAM2VideoPredictor`` and its inference state (see :mod:`sam2nb.sam2state`)
+and never runs the model itself; results go to a :class:`~sam2nb.store.ResultStore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..base.errors import OutOfMemory, Sam2nbError, SessionBusy, SessionError
+from ..media.frames import FrameStream
+from ..media.video import VideoSource, open_video
+from ..model import adapter as S
+from ..model import engine as modelmod
+from .image import PromptError, check_box, check_points
+from .prompts import (
+    TrackedObject,
+    check_mask,
+    check_obj_id,
+    default_color,
+    entry,
+    parse_color,
+)
+from .store import FrameResult, ResultStore
+
+DIRECTIONS = ("forward", "backward", "both")
+MEMORY_MODES = ("auto", "full", "bounded")
+AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
+
+
+def _as_stop(stop: Any) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if hasattr(stop, "is_set"):
+        return stop.is_set
+    if callable(stop):
+        return stop
+    raise SessionError(f"stop must be a threading.Event or a callable, got {stop!r}.")
+
+
+class Session:
+    """Track objects through a video with sam2's video predictor, frames streamed.
+
+    Args:
+        video: a path, a frame folder, frames, or a :class:`~sam2nb.VideoSource`.
+        engine: from :func:`sam2nb.load` (default: the kernel's current engine).
+        memory: ``"full"`` keeps every frame's tracking state (like sam2: corrections anywhere
+            are instant; device memory grows with the video); ``"bounded"`` releases state
+            outside the model's memory window (flat memory; a correction far from any prompt
+            first re-tracks from the nearest prompt); ``"auto"``: full up to 500 frames.
+        results: a file to keep results in (spill to disk); default in memory.
+        prefetch: frames to decode ahead in a background thread.
+        offload_state: keep sam2's per-frame state in host memory instead of on the GPU.
+        corrections_as_cond: a click on an already tracked frame also makes that frame a
+            conditioning frame (kept in memory for the whole video, never overwritten by a
+            later propagation). False is sam2's default.
+        resize: how frames reach the model's size (see :class:`~sam2nb.FrameStream`):
+            ``"auto"`` matches sam2's own loaders exactly.
+
+    Example:
+        >>> import sam2nb as s2
+        >>> sess = s2.Session("bedroom.mp4", s2.load("test"))  # doctest: +SKIP
+        >>> sess.add_object(name="child")  # doctest: +SKIP
+        >>> sess.add_points(0, 1, [(450, 200)], [1])  # doctest: +SKIP
+        >>> for fr in sess.propagate():  # doctest: +SKIP
+        ...     print(fr.frame_idx, fr.records[1].area)
+    """
+
+    def __init__(
+        self,
+        video: Any,
+        engine: modelmod.Engine | None = None,
+        *,
+        memory: str = "auto",
+        results: Any = None,
+        prefetch: int = 8,
+        offload_state: bool = False,
+        corrections_as_cond: bool = True,
+        resize: str = "auto",
+    ):
+        if memory not in MEMORY_MODES:
+            raise SessionError(f"memory must be one of {MEMORY_MODES}, got {memory!r}.")
+        engine = engine or modelmod.current()
+        if engine is None:
+            raise SessionError(
+                "No model is loaded: call sam2nb.load('tiny') first, or pass engine=."
+            )
+        self.engine = engine
+        self.video: VideoSource = open_video(video)
+        self.predictor = engine.video_predictor
+        n = len(self.video)
+        self.memory = (
+            ("full" if n <= AUTO_FULL_MAX_FRAMES else "bounded") if memory == "auto" else memory
+        )
+        self.corrections_as_cond = bool(corrections_as_cond)
+        self.window = S.window(self.predictor)  # frames of state a tracking step reads
+        self.frames = FrameStream(self.video, engine.image_size, engine.device, prefetch, resize)
+        if isinstance(results, ResultStore):
+            self.results = results
+        else:
+            self.results = ResultStore(self.video.width, self.video.height, results)
+        self.objects: dict[int, TrackedObject] = {}
+        self.log: list[dict] = []
+        self.autosave_dir = None
+        self._dirty: set[int] = set()
+        self._pins: set[int] = set()
+        self._busy = threading.Lock()
+        self._stop = threading.Event()
+        self._iou = S.recorder(self.predictor)
+        self.state = self._init_state(offload_state)
+
+    # -- sam2 plumbing ---------------------------------------------------------------------
+    def _init_state(self, offload_state: bool) -> dict:
+        w, h = self.video.size
+        try:
+            with self._ctx():
+                return S.init_state(self.predictor, self.frames, w, h, offload_state)
+        except Exception as exc:
+            self.frames.close()
+            raise self._translate(exc, "opening the session") from exc
+
+    def _ctx(self) -> contextlib.ExitStack:
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self.engine.autocast())
+        return stack
+
+    def _obj_idx(self, obj_id: int) -> int | None:
+        return self.state["obj_id_to_idx"].get(obj_id)
+
+    def _cond_frames(self, obj_id: int) -> list[int]:
+        return S.cond_frames(self.state, self._obj_idx(obj_id))
+
+    def prompt_frames(self, obj_id: int | None = None) -> list[int]:
+        """Frames with prompts (for one object, or any)."""
+        ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
+        frames: set[int] = set()
+        for o in ids:
+            idx = self._obj_idx(o)
+            if idx is not None:
+                frames |= set(self.state["point_inputs_per_obj"][idx])
+                frames |= set(self.state["mask_inputs_per_obj"][idx])
+        return sorted(frames)
+
+    def _translate(self, exc: BaseException, doing: str) -> BaseException:
+        if isinstance(exc, Sam2nbError):
+            return exc
+        if S.is_oom(exc):
+            S.free_memory(getattr(self, "state", None))
+            return OutOfMemory(S.oom_message(doing, len(self.objects), self.engine.name))
+        return exc
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_idle(self) -> None:
+        if self._busy.locked():
+            raise SessionBusy(
+                "A propagation is running: wait for it or call session.stop(), then prompt again."
+            )
+
+    def _check_frame(self, frame_idx: Any) -> int:
+        n = len(self.video)
+        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)):
+            raise SessionError(f"frame_idx must be an integer, got {frame_idx!r}.")
+        if not 0 <= int(frame_idx) < n:
+            raise SessionError(
+                f"frame_idx {frame_idx} is out of range: the video has {n} frames (0..{n - 1})."
+            )
+        return int(frame_idx)
+
+    def _check_obj(self, obj_id: Any) -> int:
+        oid = check_obj_id(obj_id)
+        if oid not in self.objects:
+            known = list(self.objects) or "none yet"
+            raise SessionError(
+                f"There is no object {oid} (objects: {known}): add it with "
+                f"session.add_object({oid})."
+            )
+        return oid
+
+    # -- objects ---------------------------------------------------------------------------
+    def add_object(
+        self, obj_id: int | None = None, name: str | None = None, color: Any = None
+    ) -> TrackedObject:
+        """Add an object to track (it needs a prompt before propagation).
+
+        Example:
+            >>> sess.add_object(name="dog", color="orange")  # doctest: +SKIP
+            TrackedObject(obj_id=1, name='dog', color=(255, 165, 0))
+        """
+        self._check_idle()
+        oid = max(self.objects, default=0) + 1 if obj_id is None else check_obj_id(obj_id)
+        if oid in self.objects:
+            raise SessionError(f"Object {oid} exists already; pick another obj_id or leave it out.")
+        rgb = default_color(oid) if color is None else parse_color(color)
+        obj = TrackedObject(oid, str(name) if name is not None else f"object {oid}", rgb)
+        self.objects[oid] = obj
+        self.log.append(entry("add_object", obj_id=oid, name=obj.name, color=list(rgb)))
+        return obj
+
+    def remove_object(self, obj_id: int) -> None:
+        """Remove an object, its prompts and its results."""
+        self._check_idle()
+        oid = self._check_obj(obj_id)
+        if self._obj_idx(oid) is not None:
+            with self._ctx():
+                self.predictor.remove_object(self.state, oid, need_output=False)
+        del self.objects[oid]
+        self.results.delete(obj_id=oid)
+        self.log.append(entry("remove_object", obj_id=oid))
+
+    # -- prompts ---------------------------------------------------------------------------
+    def add_points(
+        self, frame_idx: int, obj_id: int, points: Any, labels: Any = None, *, clear: bool = False
+    ) -> FrameResult:
+        """Click on a frame: points ``(x, y)`` in video pixels, labels 1 (positive) / 0 (negative).
+
+        Clicks add to the frame's earlier clicks (``clear=True`` replaces them). A click on a
+        frame that was already tracked is a correction: the next :meth:`propagate` starts there.
+
+        Example:
+            >>> sess.add_points(0, 1, [(450, 200)], [1])  # doctest: +SKIP
+        """
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        pts, lab = check_points(points, labels, *self.video.size)
+        if pts is None:
+            raise PromptError("add_points needs at least one point.")
+        e = entry(
+            "points", frame_idx=f, obj_id=o, points=pts.tolist(), labels=lab.tolist(), clear=clear
+        )
+        return self._prompt(
+            f, o, e,
+            lambda: self.predictor.add_new_points_or_box(
+                self.state, f, o, points=pts, labels=lab, clear_old_points=clear
+            ),
+        )  # fmt: skip
+
+    def add_box(
+        self, frame_idx: int, obj_id: int, box: Any, points: Any = None, labels: Any = None
+    ) -> FrameResult:
+        """Prompt with a box ``[x0, y0, x1, y1]`` in video pixels (and optional clicks).
+
+        A box replaces the frame's earlier prompts for this object.
+
+        Example:
+            >>> sess.add_box(0, 1, [300, 0, 500, 400])  # doctest: +SKIP
+        """
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        b = check_box(box, *self.video.size)
+        if b is None:
+            raise PromptError("add_box needs a box [x0, y0, x1, y1].")
+        pts, lab = check_points(points, labels, *self.video.size)
+        e = entry(
+            "box", frame_idx=f, obj_id=o, box=b.tolist(),
+            points=None if pts is None else pts.tolist(),
+            labels=None if lab is None else lab.tolist(),
+        )  # fmt: skip
+        p = self.predictor
+        return self._prompt(
+            f,
+            o,
+            e,
+            lambda: p.add_new_points_or_box(self.state, f, o, points=pts, labels=lab, box=b),
+        )
+
+    def add_mask(self, frame_idx: int, obj_id: int, mask: Any) -> FrameResult:
+        """Prompt with a mask ``(H, W)`` (bool) at video resolution.
+
+        Example:
+            >>> sess.add_mask(0, 1, my_mask)  # doctest: +SKIP
+        """
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        m, rle = check_mask(mask, *self.video.size)
+        e = entry("mask", frame_idx=f, obj_id=o, rle=rle)
+        return self._prompt(f, o, e, lambda: self.predictor.add_new_mask(self.state, f, o, m))
+
+    def clear_frame(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
+        """Remove the prompts on a frame (for one object, or all)."""
+        self._check_idle()
+        f = self._check_frame(frame_idx)
+        ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
+        with self._ctx():
+            for o in ids:
+                if self._obj_idx(o) is not None:
+                    self.predictor.clear_all_prompts_in_frame(self.state, f, o, need_output=False)
+                    if f not in self._cond_frames(o):
+                        self.results.delete(obj_id=o, frames=[f])
+        self._dirty.add(f)
+        self.log.append(entry("clear_frame", frame_idx=f, obj_id=obj_id))
+        return self.frame(f)
+
+    def _prompt(self, f: int, o: int, log_entry: dict, run: Callable[[], Any]) -> FrameResult:
+        self._check_idle()
+        with self._busy:
+            self._ensure_memory(f, o)
+            idx = self._obj_idx(o)
+            snap = None if idx is None else S.snapshot(self.state, idx, f)
+            try:
+                with self._ctx(), S.sam2_flags(self.predictor, self.corrections_as_cond):
+                    with self._iou.recording() as ious, S.eager_prompts(self.predictor):
+                        _, obj_ids, masks = run()
+            except BaseException as exc:
+                if idx is not None:
+                    S.restore(self.state, idx, f, snap)
+                elif self._obj_idx(o) is not None:  # it was the object's first prompt
+                    with self._ctx():
+                        self.predictor.remove_object(self.state, o, need_output=False)
+                err = self._translate(exc, f"prompting frame {f}")
+                if err is exc:
+                    raise
+                raise err from exc
+            i = obj_ids.index(o)
+            out = S.output(self.state, self._obj_idx(o), f)
+            score = (
+                float(out["object_score_logits"].float().flatten()[0]) if out is not None else 1.0
+            )
+            rec = self.results.get(f, o)
+            self.results.put(
+                f, [o], masks[i : i + 1, 0], scores=[score], ious=[ious[-1] if ious else None],
+                reverse=bool(rec.reverse) if rec else False,
+            )  # fmt: skip
+        self._dirty.add(f)
+        self.log.append(log_entry)
+        fr = self.frame(f)
+        fr.logits = {o: masks[i, 0]}
+        return fr
+
+    # -- bounded memory --------------------------------------------------------------------
+    def _has_state(self, idx: int, f: int) -> bool:
+        return S.has_state(self.state, idx, f)
+
+    def _prune(self, t: int) -> None:
+        if self.memory != "full":
+            S.prune(self.state, t, self.window, self._pins)
+
+    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> None:
+        """Rebuild released state that a step at frame ``f`` will read.
+
+        A correction on a tracked frame (or a propagation starting after one) reads the
+        state of up to :attr:`window` frames before it. In bounded mode or after a resume that
+        state may have been released: re-track from the nearest prompt so sam2 sees exactly
+        the state it would have had, at the cost of re-tracking those frames.
+        """
+        idx = self._obj_idx(o)
+        if idx is None:
+            return
+        if reverse is None:
+            rec = self.results.get(f, o)
+            if rec is None:
+                return
+            reverse = rec.reverse
+        back = 1 if reverse else -1
+        n = len(self.video)
+        window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
+        if all(self._has_state(idx, g) or self.results.get(g, o) is None for g in window):
+            return
+        conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
+        if not conds:
+            return
+        c = min(conds) if reverse else max(conds)
+        for _ in self._pass(
+            c, reverse, abs(f - c), lambda: False, None, "re-tracking released frames"
+        ):
+            pass
+
+    # -- propagation -----------------------------------------------------------------------
+    def _pass(
+        self,
+        start: int,
+        reverse: bool,
+        max_frames: int | None,
+        stop: Callable[[], bool],
+        bar: Any,
+        doing: str,
+    ) -> Iterator[FrameResult]:
+        gen = self.predictor.propagate_in_video(
+            self.state, start_frame_idx=start, max_frame_num_to_track=max_frames, reverse=reverse
+        )
+        try:
+            while True:
+                try:
+                    with (
+                        self._ctx(),
+                        S.sam2_flags(self.predictor, self.corrections_as_cond),
+                        self._iou.recording() as ious,
+                    ):
+                        frame_idx, obj_ids, masks = next(gen)
+                except StopIteration:
+                    return
+                except BaseException as exc:
+                    err = self._translate(exc, doing)
+                    if err is exc:
+                        raise
+                    raise err from exc
+                yield self._store_step(frame_idx, obj_ids, masks, ious, reverse)
+                self._prune(frame_idx)
+                if bar is not None:
+                    bar.update(1)
+                if stop():
+                    return
+        finally:
+            gen.close()
+
+    def _store_step(
+        self, f: int, obj_ids: list, masks: Any, ious: list[float], reverse: bool
+    ) -> FrameResult:
+        scores, iou_list = [], []
+        it = iter(ious)
+        tracked = self.state["frames_tracked_per_obj"]
+        for idx, _ in enumerate(obj_ids):
+            out = self.state["output_dict_per_obj"][idx]
+            if f in out["cond_frame_outputs"]:
+                cur = out["cond_frame_outputs"][f]
+                old = self.results.get(f, obj_ids[idx])
+                iou_list.append(old.iou if old else None)
+            else:
+                cur = out["non_cond_frame_outputs"][f]
+                iou_list.append(next(it, None))
+            scores.append(float(cur["object_score_logits"].float().flatten()[0]))
+            tracked[idx][f] = S.REV if reverse else S.FWD
+        recs = self.results.put(
+            f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
+        )
+        # every tracked object was just written: no need to read the frame back from the store
+        records = {r.obj_id: r for r in sorted(recs, key=lambda r: r.obj_id)}
+        return FrameResult(f, records, {o: masks[i, 0] for i, o in enumerate(obj_ids)})
+
+    def propagate(
+        self,
+        start: int | None = None,
+        direction: str = "forward",
+        *,
+        max_frames: int | None = None,
+        stop: Any = None,
+        progress: bool = True,
+    ) -> Iterator[FrameResult]:
+        """Track every object from ``start``, yielding each frame as it finishes.
+
+        Args:
+            start: first frame (default: the earliest frame prompted since the last
+                propagation, else the earliest prompt).
+            direction: ``"forward"``, ``"backward"`` or ``"both"`` (forward, then backward).
+            max_frames: how many frames past ``start`` to track (default: to the end).
+            stop: a ``threading.Event`` or callable checked after every frame; the results
+                stay consistent up to the last finished frame (also :meth:`stop`).
+            progress: show a ``tqdm.auto`` progress bar.
+
+        Example:
+            >>> for fr in sess.propagate(direction="both"):  # doctest: +SKIP
+            ...     show(fr.masks())
+        """
+        self._check_idle()
+        if direction not in DIRECTIONS:
+            raise SessionError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+        prompted = [o for o in self.objects if self._cond_frames(o)]
+        if not prompted:
+            raise SessionError("Nothing to track: add a click, box or mask on some object first.")
+        empty = [
+            o for o in self.objects if self._obj_idx(o) is not None and not self._cond_frames(o)
+        ]
+        if empty:
+            raise SessionError(
+                f"Object(s) {empty} have no prompts left: add a click or remove them "
+                "(session.remove_object)."
+            )
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
+            raise SessionError(f"max_frames must be a non-negative integer, got {max_frames!r}.")
+        s = self._check_frame(start) if start is not None else min(self._dirty or self._all_cond())
+        return self._propagate(s, direction, max_frames, _as_stop(stop), progress)
+
+    def _all_cond(self) -> set[int]:
+        return {c for o in self.objects for c in self._cond_frames(o)}
+
+    def _propagate(
+        self,
+        s: int,
+        direction: str,
+        max_frames: int | None,
+        stop: Callable[[], bool],
+        progress: bool,
+    ) -> Iterator[FrameResult]:
+        from tqdm.auto import tqdm
+
+        n = len(self.video)
+        span = n if max_frames is None else max_frames + 1
+        passes = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
+        total = sum(min(span, n - s) if not r else min(span, s + 1) for r in passes)
+        if not self._busy.acquire(blocking=False):
+            raise SessionBusy(
+                "A propagation is running already: wait for it or call session.stop()."
+            )
+        self._stop.clear()
+        done, last = 0, None
+        halt = lambda: stop() or self._stop.is_set()  # noqa: E731
+        bar = tqdm(
+            total=total,
+            desc=f"tracking {len(self.objects)} object(s)",
+            unit="frame",
+            disable=not progress,
+        )
+        try:
+            self._pins = {s}
+            for reverse in passes:
+                self._ensure_window(s, reverse)
+                for fr in self._pass(s, reverse, max_frames, halt, bar, f"tracking from frame {s}"):
+                    done, last = done + 1, fr.frame_idx
+                    yield fr
+                if halt():
+                    break
+            self._dirty.clear()
+        finally:
+            self._pins = set()
+            bar.close()
+            self.log.append(
+                entry(
+                    "propagate",
+                    start=s,
+                    direction=direction,
+                    max_frames=max_frames,
+                    frames_done=done,
+                    last_frame=last,
+                )
+            )
+            self._busy.release()
+            if self.autosave_dir is not None:
+                self.save(self.autosave_dir)
+
+    def _ensure_window(self, s: int, reverse: bool) -> None:
+        """Rebuild the released state just before ``s`` (bounded mode / resumed session)."""
+        prev = s + (1 if reverse else -1)
+        if 0 <= prev < len(self.video):
+            for o in self.objects:
+                self._ensure_memory(prev, o, reverse)
+
+    def run(self, start: int | None = None, direction: str = "forward", **kwargs: Any) -> int:
+        """Propagate to the end without looking at each frame; returns frames tracked.
+
+        Example:
+            >>> sess.run(direction="both")  # doctest: +SKIP
+            200
+        """
+        return sum(1 for _ in self.propagate(start, direction, **kwargs))
+
+    def stop(self) -> None:
+        """Ask a running propagation to stop after the current frame."""
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether a propagation is in progress."""
+        return self._busy.locked()
+
+    # -- results ---------------------------------------------------------------------------
+    def frame(self, frame_idx: int) -> FrameResult:
+        """What is known about a frame (its records from the result store)."""
+        f = self._check_frame(frame_idx)
+        return FrameResult(f, self.results.frame(f))
+
+    def masks(self, frame_idx: int) -> dict[int, np.ndarray]:
+        """A frame's masks at video resolution, ``{obj_id: (H, W) bool}``."""
+        return self.frame(frame_idx).masks()
+
+    def state_frames(self) -> int:
+        """How many per-frame tracking states sam2 holds now (all objects)."""
+        return sum(
+            len(d["non_cond_frame_outputs"]) + len(d["cond_frame_outputs"])
+            for d in self.state["output_dict_per_obj"].values()
+        )
+
+    # -- saving ----------------------------------------------------------------------------
+    def save(self, folder: Any = None) -> Any:
+        """Save to a folder atomically; see :func:`sam2nb.persist.save_session`."""
+        from .persist import save_session
+
+        return save_session(self, folder)
+
+    @classmethod
+    def load(cls, folder: Any, **kwargs: Any) -> Session:
+        """Resume a saved session; see :func:`sam2nb.persist.load_session`."""
+        from .persist import load_session
+
+        return load_session(folder, **kwargs)
+
+    def close(self) -> None:
+        """Release the prefetch thread and sam2's state."""
+        self.frames.close()
+        self.state = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Session({self.video.name!r}, {len(self.video)} frames, {len(self.objects)} objects, "
+            f"{len(self.results)} masks, memory={self.memory}, model {self.engine.label})"
+        )

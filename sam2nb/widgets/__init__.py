@@ -1,0 +1,1 @@
+"""widgets: ipywidgets/ipycanvas views: canvas, scrubber, apps, picker, benchmark panel."""

@@ -1,0 +1,570 @@
+"""The two apps: an image segmenter and a video tracker, built from the public API only.
+
+Each app turns canvas events into :class:`~sam2nb.PromptEditor` calls and draws what the
+session returns. Errors appear in the app (in red, with the fix), never swallowed; results of
+the untrained test model carry a banner. The tracker propagates in a background thread, so
+the page stays live and masks appear on the scrubber as frames finish.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+
+from ..media.overlay import (
+    DISPLAY_WIDTH,
+    JPEG_QUALITY,
+    Viewport,
+    encode_jpeg,
+    hex_color,
+    mask_layer,
+)
+from ..tracking.editor import PromptEditor, frame_prompts
+from ..tracking.image_session import ImageSession
+from ..tracking.store import FrameResult
+from .canvas import PromptCanvas
+
+UNTRAINED = (
+    "UNTRAINED TEST MODEL: random weights, so these masks mean nothing. Load a real "
+    'checkpoint (s2.load("tiny") after s2.download("tiny")) for real segmentation.'
+)
+
+
+def banner(engine: Any) -> W.HTML:
+    """A red banner when the model is untrained (an empty widget otherwise)."""
+    if not getattr(engine, "untrained", False):
+        return W.HTML("")
+    return W.HTML(
+        f'<div class="sam2nb-untrained" style="background:#b00020;color:white;padding:4px 8px;'
+        f'font-weight:bold">{html.escape(UNTRAINED)}</div>'
+    )
+
+
+class _App:
+    """Object picker, click mode, undo/redo and the error line, shared by both apps."""
+
+    def _build_common(self, editor: PromptEditor, canvas: PromptCanvas) -> None:
+        self.editor, self.canvas = editor, canvas
+        self.errors: list[str] = []
+        self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
+        self.status.add_class("sam2nb-status")
+        self.mode = W.ToggleButtons(
+            options=[("positive", 1), ("negative", 0)], value=1,
+            icons=["plus-circle", "minus-circle"],
+            tooltips=["a click adds a positive point (p)", "a click adds a negative point (n, "
+                      "or Shift + click)"],
+            style={"button_width": "auto"},
+        )  # fmt: skip
+        self.mode.observe(lambda ch: self._set_label(ch["new"]), names="value")
+        self.objects_box = W.HBox()
+        self.new_btn = W.Button(
+            description="new object", icon="plus", layout=W.Layout(width="auto")
+        )
+        self.new_btn.on_click(lambda _: self._guard(self.new_object))
+        self.undo_btn = W.Button(description="undo", icon="undo", layout=W.Layout(width="auto"))
+        self.redo_btn = W.Button(description="redo", icon="redo", layout=W.Layout(width="auto"))
+        self.clear_btn = W.Button(description="clear frame", layout=W.Layout(width="auto"))
+        self.undo_btn.on_click(lambda _: self._guard(self.undo))
+        self.redo_btn.on_click(lambda _: self._guard(self.redo))
+        self.clear_btn.on_click(lambda _: self._guard(self.clear))
+        canvas.on_click(lambda x, y, label: self._guard(self.click, x, y, label))
+        canvas.on_box(lambda box: self._guard(self.box, box))
+        canvas.on_key(lambda action: self._guard(self._key, action))
+        from .picker import MaskPicker
+
+        self.picker = MaskPicker(self)
+
+    # -- errors ----------------------------------------------------------------------------
+    def _guard(self, fn: Callable, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self.show_error(exc)
+            return None
+
+    def show_error(self, exc: BaseException) -> None:
+        """Show an error in the app (and keep its traceback in :attr:`errors`)."""
+        self.errors.append("".join(traceback.format_exception(exc)))
+        msg = html.escape(f"{type(exc).__name__}: {exc}")
+        self.status.value = f'<span style="color:#b00020">{msg}</span>'
+
+    def say(self, text: str) -> None:
+        """Show a short message in the app's status line."""
+        self.status.value = html.escape(text)
+
+    # -- objects and modes -------------------------------------------------------------------
+    def _set_label(self, label: int) -> None:
+        self.editor.label = self.canvas.label = int(label)
+
+    def _key(self, action: str) -> None:
+        if action in ("positive", "negative"):
+            self.mode.value = 1 if action == "positive" else 0
+        elif action == "undo":
+            self.undo()
+        elif action == "redo":
+            self.redo()
+        elif action.startswith("object "):
+            o = int(action.split()[1])
+            if o in self.editor.session.objects:
+                self.select(o)
+
+    def new_object(self, name: str | None = None) -> int:
+        """Add an object and make it the current one."""
+        o = self.editor.new_object(name=name)
+        self._objects_changed()
+        return o
+
+    def select(self, obj_id: int) -> None:
+        """Send the next prompts to ``obj_id``."""
+        self.editor.select(obj_id)
+        self._objects_changed()
+
+    def _objects_changed(self) -> None:
+        buttons = []
+        for o, obj in self.editor.session.objects.items():
+            cur = o == self.editor.obj_id
+            b = W.Button(
+                description=f"{o}: {obj.name}", icon="check" if cur else "",
+                tooltip=f"send clicks to object {o} (key {o})" if o < 10 else "",
+                layout=W.Layout(width="auto", border="3px solid black" if cur else ""),
+            )  # fmt: skip
+            b.style.button_color = hex_color(obj.color)
+            b.style.font_weight = "bold" if cur else "normal"
+            b.on_click(lambda _, o=o: self._guard(self.select, o))
+            buttons.append(b)
+        self.objects_box.children = [*buttons, self.new_btn]
+        self.undo_btn.disabled = not self.editor.can_undo
+        self.redo_btn.disabled = not self.editor.can_redo
+        self.redraw()
+
+    def redraw(self) -> None:  # pragma: no cover - each app draws its own way
+        raise NotImplementedError
+
+    # -- prompts -----------------------------------------------------------------------------
+    def _after(self, result: FrameResult | None) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+    def click(self, x: float, y: float, label: int | None = None) -> None:
+        """A click at video pixel ``(x, y)`` on the shown frame (picks a mask while picking)."""
+        if self._picking():
+            self.picker.toggle(x, y)
+            return
+        self._edit(self.editor.click, self.frame_idx, x, y, label)
+
+    def box(self, box: list[float]) -> None:
+        """A box ``[x0, y0, x1, y1]`` (video pixels) on the shown frame."""
+        if self._picking():
+            self.say("A box does nothing while picking masks: click masks, or close the picker.")
+            return
+        self._edit(self.editor.box, self.frame_idx, box)
+
+    def _picking(self) -> bool:
+        found = self.picker.found
+        if found is None:
+            return False
+        if found.frame_idx != self.frame_idx:
+            raise ValueError(
+                f"The automatic masks are on frame {found.frame_idx}: go back there to pick "
+                f"them, or close the picker to click prompts here."
+            )
+        return True
+
+    def redraw_masks(self) -> None:
+        """Draw the mask layer again (the picker's masks while it shows them)."""
+        layer = self.picker.layer(self.frame_idx)
+        if layer is False:
+            self.redraw()
+        else:
+            self.canvas.show(None, layer)
+
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show objects added outside the clicks (by the picker)."""
+        self._objects_changed()
+
+    def _edit(self, fn: Callable, *args: Any) -> None:
+        known = set(self.editor.session.objects)
+        res = fn(*args)
+        if set(self.editor.session.objects) != known:  # the first click made an object
+            self._objects_changed()
+        self._after(res)
+
+    def undo(self) -> None:
+        """Undo the last prompt edit (on whichever frame it was)."""
+        self._step(self.editor.undo_frame, self.editor.undo, "undo")
+
+    def redo(self) -> None:
+        """Redo the last undone edit."""
+        self._step(self.editor.redo_frame, self.editor.redo, "redo")
+
+    def _step(self, frame_idx: int | None, fn: Callable, word: str) -> None:
+        res = fn()
+        if frame_idx is None:
+            self.say(f"Nothing to {word}.")
+        self._after(res, frame_idx)
+
+    def clear(self) -> None:
+        """Remove the current object's prompts on the shown frame."""
+        self._after(self.editor.clear(self.frame_idx))
+
+
+class ImageSegmenter(_App):
+    """Click or drag a box on an image, pick among the model's candidate masks.
+
+    Args:
+        image: the image (array, or a path).
+        engine: from :func:`sam2nb.load` (None: the cached one).
+        max_width: display width limit in pixels.
+
+    Attributes:
+        session: the :class:`~sam2nb.ImageSession` (objects, prompts, candidates, masks).
+        widget: the app, to display.
+
+    Example:
+        >>> app = ImageSegmenter("photo.jpg", s2.load("tiny"))  # doctest: +SKIP
+        >>> app.widget  # click on the picture  # doctest: +SKIP
+        >>> app.masks  # {obj_id: (H, W) bool}  # doctest: +SKIP
+    """
+
+    frame_idx = 0
+
+    def __init__(self, image: Any, engine: Any = None, *, max_width: int | None = DISPLAY_WIDTH):
+        from ..media.video import read_image
+
+        if isinstance(image, (str, Path)):
+            image = read_image(image)
+        self.session = ImageSession(image, engine)
+        h, w = self.session.image.shape[:2]
+        canvas = PromptCanvas(Viewport.fit(w, h, max_width))
+        self._build_common(PromptEditor(self.session), canvas)
+        vp = canvas.viewport
+        self._jpeg = encode_jpeg(vp.resize_frame(self.session.image), JPEG_QUALITY)
+        self.choices = W.ToggleButtons(options=[], style={"button_width": "auto"})
+        self.choices.observe(self._on_choice, names="value")
+        self.widget = W.VBox(
+            [
+                banner(self.session.engine),
+                W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
+                self.objects_box,
+                canvas.widget,
+                W.HBox([W.Label("candidates:"), self.choices]),
+                self.picker.widget,
+                self.status,
+            ]
+        )
+        self.canvas.show(self._jpeg)
+        self._objects_changed()
+        self.say("Click on an object (or drag a box around it).")
+
+    @property
+    def masks(self) -> dict[int, np.ndarray]:
+        """``{obj_id: (H, W) bool}``: each object's chosen mask at image resolution."""
+        return self.session.masks()
+
+    def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
+        self._objects_changed()
+        o = self.editor.obj_id
+        pred = self.session.candidates.get(o)
+        if pred is not None:
+            opts = [(f"{k + 1}: IoU {s:.2f}", k) for k, s in enumerate(pred.scores)]
+            self._setting = True
+            self.choices.options = opts
+            self.choices.value = self.session.choice[o]
+            self._setting = False
+            word = "(untrained model) " if pred.untrained else ""
+            self.say(f"{word}object {o}: {len(opts)} candidate(s); the best is selected.")
+
+    def _on_choice(self, change: dict) -> None:
+        if getattr(self, "_setting", False) or change["new"] is None:
+            return
+        o = self.editor.obj_id
+        if o in self.session.candidates:
+            self._guard(self.session.choose, o, change["new"])
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the masks and prompts again."""
+        s, vp = self.session, self.canvas.viewport
+        colors = {o: t.color for o, t in s.objects.items()}
+        prompts = {o: p for (_, o), p in frame_prompts(s.log).items()}
+        layer = self.picker.layer(0) if hasattr(self, "picker") else False
+        if layer is False:
+            disp = {o: vp.resize_mask(m) for o, m in s.masks().items()}
+            layer = mask_layer(disp, colors)
+        self.canvas.show(None, layer, prompts, colors, self.editor.obj_id)
+
+
+class VideoTracker(_App):
+    """Click objects on any frame, track them through the video, correct, save, export.
+
+    Args:
+        video: a video file, frame folder or :class:`~sam2nb.VideoSource`; or a
+            :class:`~sam2nb.Session` to continue.
+        engine: from :func:`sam2nb.load` (None: the cached one).
+        memory: the session's memory mode (``"auto"``, ``"full"``, ``"bounded"``).
+        save_dir: where Save writes and where the session autosaves after each propagation
+            (default ``sam2nb_sessions/<video name>``; None in a script turns autosave off).
+        export_dir: where Export writes PNG masks (default ``<save_dir>/masks``).
+        max_width: display width limit in pixels.
+        quality: JPEG quality of the displayed frames.
+        threaded: draw and propagate in background threads (False: at once, for scripts).
+
+    Example:
+        >>> app = VideoTracker("bedroom.mp4", s2.load("tiny"))  # doctest: +SKIP
+        >>> app.widget  # click, propagate, scrub  # doctest: +SKIP
+        >>> app.session.results  # the masks  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        video: Any,
+        engine: Any = None,
+        *,
+        memory: str = "auto",
+        save_dir: Any = "default",
+        export_dir: Any = None,
+        max_width: int | None = DISPLAY_WIDTH,
+        quality: int = JPEG_QUALITY,
+        threaded: bool = True,
+    ):
+        from ..tracking.session import Session
+        from .scrubber import FrameScrubber
+
+        sess = video if isinstance(video, Session) else Session(video, engine, memory=memory)
+        self.session = sess
+        if save_dir == "default":
+            save_dir = sess.autosave_dir or Path("sam2nb_sessions") / Path(sess.video.name).stem
+        self.save_dir = None if save_dir is None else Path(save_dir)
+        sess.autosave_dir = self.save_dir
+        self.export_dir = export_dir
+        self.threaded = threaded
+        self.scrubber = FrameScrubber(
+            sess.video, sess, max_width=max_width, quality=quality, threaded=threaded
+        )
+        self._build_common(PromptEditor(sess), self.scrubber.canvas)
+        self.scrubber.current_obj = self.editor.obj_id
+        self.scrubber.layer_hook = self.picker.layer
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.follow = W.Checkbox(value=True, description="follow", indent=False,
+                                 layout=W.Layout(width="auto"))  # fmt: skip
+        self.run_btns = {}
+        for label, direction in (("▶ forward", "forward"), ("◀ backward", "backward"),
+                                 ("◀▶ both", "both")):  # fmt: skip
+            tip = f"propagate {direction} from the earliest changed prompt"
+            b = W.Button(description=label, layout=W.Layout(width="auto"), tooltip=tip)
+            b.on_click(lambda _, d=direction: self._guard(self.propagate, d))
+            self.run_btns[direction] = b
+        self.stop_btn = W.Button(
+            description="■ stop", disabled=True, layout=W.Layout(width="auto"),
+            tooltip="stop the propagation or export after this frame",
+        )  # fmt: skip
+        self.stop_btn.add_class("sam2nb-stop")
+        self.stop_btn.on_click(lambda _: self.stop())
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
+        self.progress_label = W.Label()
+        self.progress_label.add_class("sam2nb-progress")
+        self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
+        self.save_btn.on_click(lambda _: self._guard(self.save))
+        from ..io.export import FORMATS
+
+        self.export_btn = W.Button(description="export", icon="download",
+                                   layout=W.Layout(width="auto"))  # fmt: skip
+        self.export_format = W.Dropdown(options=FORMATS, value="palette",
+                                        layout=W.Layout(width="140px"))  # fmt: skip
+        self.export_btn.on_click(lambda _: self._guard(self.export))
+        self.widget = W.VBox(
+            [
+                banner(sess.engine),
+                W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
+                self.objects_box,
+                self.scrubber.widget,
+                self.picker.widget,
+                W.HBox(
+                    [
+                        *self.run_btns.values(),
+                        self.stop_btn,
+                        self.follow,
+                        self.progress,
+                        self.progress_label,
+                    ]
+                ),  # fmt: skip
+                W.HBox([self.save_btn, self.export_btn, self.export_format]),
+                self.status,
+            ]
+        )
+        self._objects_changed()
+        self.say(
+            "Click on an object to track (Shift + click or 'negative' for a negative point; drag "
+            "for a box), then propagate."
+        )
+
+    @property
+    def frame_idx(self) -> int:
+        """The frame shown."""
+        return self.scrubber.frame_idx
+
+    def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
+        self.undo_btn.disabled = not self.editor.can_undo
+        self.redo_btn.disabled = not self.editor.can_redo
+        if result is None:
+            return
+        self.scrubber.update(result, redraw=False)
+        if result.frame_idx != self.frame_idx:
+            self.scrubber.show(result.frame_idx)  # undo of an edit on another frame: go there
+        else:
+            self.scrubber.render(result.frame_idx)  # the answer to a click: draw it now
+        word = " (untrained model)" if self.session.engine.untrained else ""
+        area = {o: r.area for o, r in result.records.items()}
+        self.say(f"frame {result.frame_idx}: mask area per object {area}{word}")
+
+    def _objects_changed(self) -> None:
+        if hasattr(self, "scrubber"):
+            self.scrubber.current_obj = self.editor.obj_id
+            self.scrubber.refresh_objects()
+        super()._objects_changed()
+
+    def redraw(self) -> None:
+        """Draw the shown frame again."""
+        self.scrubber.request(self.frame_idx)
+
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show objects the picker added: their masks on ``frame_idx`` and their buttons."""
+        self.scrubber.update(self.session.frame(frame_idx), redraw=False)
+        super().objects_added(obj_ids, frame_idx)
+
+    # -- propagation ----------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a propagation runs."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def propagate(self, direction: str = "forward", **kwargs: Any) -> None:
+        """Track the objects through the video (in a background thread when threaded).
+
+        Keyword arguments go to :meth:`sam2nb.Session.propagate` (``start``, ``max_frames``).
+        """
+        if self.running:
+            raise RuntimeError("A propagation is running already: stop it or wait.")
+        if self.picker.running:
+            raise RuntimeError("Segment everything is running: wait for it or stop it.")
+        if not self.session.objects:
+            raise RuntimeError("Nothing to track yet: click on an object first.")
+        self._stop = threading.Event()
+        self._set_running(True)
+        if self.threaded:
+            self._worker = threading.Thread(
+                target=self._propagate, args=(direction, kwargs), name="sam2nb-propagate"
+            )
+            self._worker.daemon = True
+            self._worker.start()
+        else:
+            self._propagate(direction, kwargs)
+
+    def _propagate(self, direction: str, kwargs: dict) -> None:
+        n, done, t0 = len(self.session.video), 0, time.perf_counter()
+        try:
+            for fr in self.session.propagate(
+                direction=direction, stop=self._stop, progress=False, **kwargs
+            ):
+                if done == 0:
+                    f0 = fr.frame_idx
+                    total = {"forward": n - f0, "backward": f0 + 1, "both": n + 1}[direction]
+                    if kwargs.get("max_frames") is not None:
+                        total = min(
+                            total, (int(kwargs["max_frames"]) + 1) * (1 + (direction == "both"))
+                        )
+                    self.progress.max = max(total, 1)
+                done += 1
+                self.progress.value = done
+                self.progress_label.value = (
+                    f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s"
+                )
+                if self.follow.value and self.frame_idx != fr.frame_idx:
+                    self.scrubber.update(fr, redraw=False)
+                    self.scrubber.show(fr.frame_idx)
+                else:
+                    self.scrubber.update(fr)
+            stopped = " (stopped)" if self._stop.is_set() else ""
+            saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
+            self.say(f"Propagated {direction} over {done} frames{stopped}{saved}.")
+        except Exception as exc:
+            self.show_error(exc)
+        finally:
+            self._set_running(False)
+            self.scrubber.draw_timeline(force=True)
+
+    def stop(self) -> None:
+        """Ask the running propagation to stop after the frame it is on."""
+        self._stop.set()
+
+    def wait(self, timeout: float = 600.0) -> bool:
+        """Block until the propagation and the drawing are done (for scripts and tests)."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self.scrubber.wait(timeout) and not self.running
+
+    def _set_running(self, on: bool) -> None:
+        for b in (*self.run_btns.values(), self.save_btn, self.export_btn, self.new_btn,
+                  self.undo_btn, self.redo_btn, self.clear_btn):  # fmt: skip
+            b.disabled = on
+        self.stop_btn.disabled = not on
+        if not on:
+            self.undo_btn.disabled = not self.editor.can_undo
+            self.redo_btn.disabled = not self.editor.can_redo
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, folder: Any = None) -> Path:
+        """Save the session (default: :attr:`save_dir`); it can be resumed after a restart."""
+        target = folder or self.save_dir
+        if target is None:
+            raise RuntimeError("Where to? Give a folder: app.save('runs/my-video').")
+        out = self.session.save(target)
+        self.say(f"Saved to {out} (resume with s2.VideoTracker(s2.load_session('{out}'))).")
+        return out
+
+    def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
+        """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
+
+        Writes into ``<export_dir or save_dir>/<format>`` in the background (when threaded),
+        with the app's progress bar and stop button; a stopped export resumes next time.
+        """
+        from ..io.export import export
+
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
+        fmt = format or self.export_format.value
+        base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
+        out = Path(folder) if folder else base / fmt
+        self._stop = threading.Event()
+
+        def progress(done: int, total: int) -> None:
+            self.progress.max, self.progress.value = total, done
+            self.progress_label.value = f"export {done}/{total}"
+
+        def work() -> None:
+            try:
+                res = export(self.session, out, fmt, progress=False, stop=self._stop,
+                             on_frame=progress, **options)  # fmt: skip
+                how = "stopped (export again to resume)" if res.stopped else "done"
+                self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
+                         f"files written, {res.kept} kept from before).")  # fmt: skip
+            except Exception as exc:
+                self.show_error(exc)
+            finally:
+                self._set_running(False)
+
+        self._set_running(True)
+        if self.threaded:
+            self._worker = threading.Thread(target=work, name="sam2nb-export", daemon=True)
+            self._worker.start()
+        else:
+            work()
+        return out

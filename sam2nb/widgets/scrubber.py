@@ -1,0 +1,361 @@
+"""The frame scrubber: play, scrub, see every object's mask, and a presence timeline.
+
+Play and the slider are linked in the browser; opacity and per-object visibility toggles;
+jumps to prompted frames; swimlanes of where each object is visible and prompted.
+
+Frames are decoded at the display size (by the video decoder for files, on its own reader),
+encoded once as RGB JPEG and cached; masks go as a cropped RGBA layer; prompts as vectors. A
+render thread draws the newest requested frame and skips the ones it was asked for meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+from ipycanvas import Canvas
+
+from ..media.overlay import (
+    DISPLAY_WIDTH,
+    JPEG_QUALITY,
+    FrameCache,
+    Viewport,
+    color_of,
+    encode_jpeg,
+    hex_color,
+    mask_layer,
+    runs,
+)
+from ..tracking.editor import frame_prompts
+from ..tracking.store import FrameResult
+from .canvas import PromptCanvas, batch
+
+LANE = 12  # timeline pixels per object
+TIMELINE_INTERVAL = 0.5  # seconds between timeline redraws while frames stream in
+
+
+class FrameScrubber:
+    """Browse a video and a session's masks frame by frame.
+
+    Args:
+        video: the :class:`~sam2nb.VideoSource`.
+        session: a :class:`~sam2nb.Session` whose masks and prompts to show (optional).
+        max_width: display width limit in pixels (frames are never enlarged).
+        quality: JPEG quality of the displayed frames.
+        canvas: a :class:`~sam2nb.PromptCanvas` to draw on (one is made if None).
+        threaded: render in a background thread, newest request first (False: draw at once).
+
+    Example:
+        >>> sc = FrameScrubber(video, sess)  # doctest: +SKIP
+        >>> sc.widget  # display it  # doctest: +SKIP
+        >>> sc.show(120)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        video: Any,
+        session: Any = None,
+        *,
+        max_width: int | None = DISPLAY_WIDTH,
+        quality: int = JPEG_QUALITY,
+        canvas: PromptCanvas | None = None,
+        threaded: bool = True,
+    ):
+        self.video, self.session, self.quality = video, session, int(quality)
+        self.viewport = canvas.viewport if canvas else Viewport.fit(*video.size, max_width)
+        self.canvas = canvas or PromptCanvas(self.viewport)
+        dw, dh = self.viewport.display_size
+        self._frames = video.decoded_at(dw, dh) or video  # a reader of its own, at display size
+        self.cache = FrameCache(max_items=256)
+        self.masks_cache = FrameCache(max_items=64)
+        self.opacity = 0.5
+        self.visible: dict[int, bool] = {}
+        self.current_obj: int | None = None
+        self.layer_hook: Callable[[int], Any] | None = None  # a mask layer to show instead
+        self._version: dict[int, int] = {}
+        self._presence: dict[int, np.ndarray] = {}
+        self._tracked: dict[int, np.ndarray] = {}
+        self._timeline_t = 0.0
+        self.renders = 0
+        self.last_render_s = 0.0
+        n = len(video)
+        self.play = W.Play(
+            min=0, max=n - 1, step=1, interval=max(40, int(1000 / (video.fps or 25)))
+        )
+        self.slider = W.IntSlider(
+            min=0, max=n - 1, description="frame", continuous_update=True,
+            layout=W.Layout(flex="1 1 auto", min_width="200px"),
+        )  # fmt: skip
+        W.jslink((self.play, "value"), (self.slider, "value"))
+        self.info = W.Label()
+        self.prev_btn = W.Button(description="◀ prompt", tooltip="previous prompted frame")
+        self.next_btn = W.Button(description="prompt ▶", tooltip="next prompted frame")
+        for b in (self.prev_btn, self.next_btn):
+            b.layout = W.Layout(width="auto")
+        self.prev_btn.on_click(lambda _: self.jump(-1))
+        self.next_btn.on_click(lambda _: self.jump(+1))
+        self.opacity_slider = W.FloatSlider(
+            value=self.opacity, min=0.0, max=1.0, step=0.05, description="opacity",
+            continuous_update=False, layout=W.Layout(width="240px"),
+        )  # fmt: skip
+        self.opacity_slider.observe(self._on_opacity, names="value")
+        self.toggles = W.HBox()
+        self.timeline = Canvas(width=dw, height=LANE + 4)
+        self.timeline.layout = W.Layout(width="auto", height="auto", max_width="100%")
+        self.timeline.add_class("sam2nb-timeline")
+        self.slider.add_class("sam2nb-frame-slider")
+        self.timeline.on_mouse_down(self._timeline_click)
+        self.timeline.on_client_ready(self.draw_timeline)
+        self.slider.observe(lambda ch: self.request(ch["new"]), names="value")
+        self.widget = W.VBox(
+            [
+                self.canvas.widget,
+                self.timeline,
+                W.HBox([self.play, self.slider, self.info]),
+                W.HBox([self.prev_btn, self.next_btn, self.opacity_slider, self.toggles]),
+            ]
+        )
+        self._cond = threading.Condition()
+        self._want: int | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.threaded = threaded
+        self.rebuild()
+        self.render(0)
+
+    # -- frames -----------------------------------------------------------------------------
+    @property
+    def frame_idx(self) -> int:
+        """The frame on the slider."""
+        return int(self.slider.value)
+
+    def show(self, frame_idx: int) -> None:
+        """Move to a frame (the slider follows)."""
+        n = len(self.video)
+        if not 0 <= int(frame_idx) < n:
+            raise IndexError(f"frame {frame_idx} is out of range: the video has {n} frames")
+        if self.slider.value == int(frame_idx):
+            self.request(int(frame_idx))
+        else:
+            self.slider.value = int(frame_idx)
+
+    def request(self, frame_idx: int) -> None:
+        """Draw a frame soon; a newer request replaces one not started yet."""
+        if not self.threaded:
+            self.render(frame_idx)
+            return
+        with self._cond:
+            self._want = int(frame_idx)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="sam2nb-scrubber")
+                self._thread.daemon = True
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._want is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                idx, self._want, self._busy = self._want, None, True
+            try:
+                self.render(idx)
+            except Exception as exc:  # shown, never swallowed
+                self.info.value = f"frame {idx}: {type(exc).__name__}: {exc}"
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until every requested frame is drawn (for scripts and tests)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._want is not None or self._busy:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def frame_jpeg(self, frame_idx: int) -> bytes:
+        """The display-size JPEG of a frame (encoded once, then cached)."""
+
+        def make() -> bytes:
+            return encode_jpeg(self.viewport.resize_frame(self._frames[frame_idx]), self.quality)
+
+        return self.cache.get(frame_idx, make)
+
+    def mask_png(self, frame_idx: int) -> Any:
+        """The frame's mask layer for the visible objects (cached per mask version)."""
+        if self.session is None:
+            return None
+        shown = tuple(o for o in self.session.objects if self.visible.get(o, True))
+        colors = tuple((o, self.session.objects[o].color) for o in shown)
+        key = (frame_idx, self._version.get(frame_idx, 0), self.opacity, colors)
+
+        def make() -> Any:
+            masks = self.session.results.masks(frame_idx, obj_ids=shown) if shown else {}
+            disp = {o: self.viewport.resize_mask(m) for o, m in masks.items()}
+            return mask_layer(disp, dict(colors), self.opacity)
+
+        return self.masks_cache.get(key, make)
+
+    def render(self, frame_idx: int) -> None:
+        """Draw a frame with its masks and prompts now."""
+        t0 = time.perf_counter()
+        jpeg = self.frame_jpeg(frame_idx)
+        layer = self.layer_hook(frame_idx) if self.layer_hook is not None else False
+        if layer is False:  # the hook shows nothing on this frame
+            layer = self.mask_png(frame_idx)
+        every, prompts, colors = {}, {}, {}
+        if self.session is not None:
+            colors = {o: t.color for o, t in self.session.objects.items()}
+            every = frame_prompts(self.session.log)  # read once: this frame's and the timeline's
+            prompts = {
+                o: p for (f, o), p in every.items() if f == frame_idx and self.visible.get(o, True)
+            }
+        with batch():  # one message per frame switch
+            self.canvas.show(jpeg, layer, prompts, colors, self.current_obj)
+            self.draw_timeline(force=True, prompts=every)
+        self.renders += 1
+        self.last_render_s = time.perf_counter() - t0
+        self.info.value = self._describe(frame_idx)
+
+    def _describe(self, f: int) -> str:
+        fps = self.video.fps or 0
+        t = f"  {f / fps:.2f} s" if fps else ""
+        return f"{f} / {len(self.video) - 1}{t}"
+
+    # -- masks and objects -----------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Re-read objects, presence and prompts from the session (after a load or removal)."""
+        n = len(self.video)
+        self._presence, self._tracked = {}, {}
+        if self.session is not None:
+            for o in self.session.objects:
+                vis, seen = np.zeros(n, bool), np.zeros(n, bool)
+                for rec in self.session.results.records(o):
+                    seen[rec.frame_idx] = True
+                    vis[rec.frame_idx] = rec.visible
+                self._presence[o], self._tracked[o] = vis, seen
+        self._version = {f: v + 1 for f, v in self._version.items()}
+        self.masks_cache.drop()
+        self.refresh_objects()
+        self._timeline_t = 0.0
+        self.draw_timeline(force=True)
+
+    def refresh_objects(self) -> None:
+        """Rebuild the visibility toggles from the session's objects."""
+        if self.session is None:
+            return
+        buttons = []
+        for o, obj in self.session.objects.items():
+            on = self.visible.setdefault(o, True)
+            b = W.ToggleButton(
+                value=on, description=obj.name, icon="eye" if on else "eye-slash",
+                tooltip=f"show or hide object {o}", layout=W.Layout(width="auto"),
+            )  # fmt: skip
+            b.style.button_color = hex_color(obj.color)
+            b.observe(lambda ch, o=o, b=b: self._toggle(o, b, ch["new"]), names="value")
+            buttons.append(b)
+        self.toggles.children = buttons
+
+    def _toggle(self, obj_id: int, button: W.ToggleButton, on: bool) -> None:
+        self.visible[obj_id] = bool(on)
+        button.icon = "eye" if on else "eye-slash"
+        self.request(self.frame_idx)
+
+    def _on_opacity(self, change: dict) -> None:
+        self.opacity = float(change["new"])
+        self.request(self.frame_idx)
+
+    def update(self, result: FrameResult, redraw: bool = True) -> None:
+        """Take in a frame the session just computed (a prompt or a propagation step)."""
+        f = result.frame_idx
+        n = len(self.video)
+        if self.session is not None:
+            for o in self.session.objects:
+                if o not in self._presence:
+                    self._presence[o], self._tracked[o] = np.zeros(n, bool), np.zeros(n, bool)
+                    self.refresh_objects()
+                rec = result.records.get(o)
+                self._tracked[o][f] = rec is not None
+                self._presence[o][f] = rec is not None and rec.visible
+        self._version[f] = self._version.get(f, 0) + 1
+        if redraw and f == self.frame_idx:
+            self.request(f)
+        else:
+            self.draw_timeline()
+
+    def jump(self, step: int) -> int | None:
+        """Go to the previous (-1) or next (+1) prompted frame; returns it, or None."""
+        if self.session is None:
+            return None
+        frames = self.session.prompt_frames()
+        f = self.frame_idx
+        cands = [x for x in frames if (x > f if step > 0 else x < f)]
+        if not cands:
+            return None
+        target = min(cands) if step > 0 else max(cands)
+        self.show(target)
+        return target
+
+    # -- timeline --------------------------------------------------------------------------
+    def draw_timeline(self, force: bool = False, prompts: dict | None = None) -> None:
+        """Draw the swimlanes: one lane per object, a red line at the current frame.
+
+        Colour where the object is visible, grey where it is tracked but hidden, black ticks
+        where it is prompted. ``prompts`` is :func:`~sam2nb.frame_prompts` of the log, if the
+        caller has it already.
+        """
+        now = time.monotonic()
+        if not force and now - self._timeline_t < TIMELINE_INTERVAL and self.renders > 1:
+            return
+        self._timeline_t = now
+        tl = self.timeline
+        n = len(self.video)
+        objs = list(self.session.objects) if self.session is not None else []
+        h = max(1, len(objs)) * LANE + 4
+        w = tl.width
+        sx = w / n
+        if prompts is None:
+            prompts = frame_prompts(self.session.log) if self.session is not None else {}
+        with batch():
+            if tl.height != h:
+                tl.height = h
+            tl.clear()
+            tl.fill_style = "#f2f2f2"
+            tl.fill_rect(0, 0, w, h)
+            for i, o in enumerate(objs):
+                y = 2 + i * LANE
+                tracked, vis = self._tracked.get(o), self._presence.get(o)
+                if tracked is not None:
+                    tl.fill_style = "#c8c8c8"
+                    for a, b in runs(tracked & ~vis):
+                        tl.fill_rect(a * sx, y + 3, max((b - a) * sx, 1), LANE - 6)
+                    tl.fill_style = hex_color(color_of({o: self.session.objects[o].color}, o))
+                    for a, b in runs(vis):
+                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                tl.fill_style = "#000000"
+                for f, _ in (k for k in prompts if k[1] == o):
+                    tl.fill_rect(f * sx, y, max(sx, 2), LANE)
+            tl.fill_style = "#d62728"
+            tl.fill_rect(self.frame_idx * sx, 0, max(sx, 2), h)
+
+    def _timeline_click(self, x: float, y: float) -> None:
+        n = len(self.video)
+        self.show(min(max(int(x / self.timeline.width * n), 0), n - 1))
+
+    def close(self) -> None:
+        """Stop the render thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
