@@ -14,6 +14,7 @@ from .base.errors import (
     CheckpointError,
     ModelError,
     OutOfMemory,
+    PromptError,
     Sam2nbError,
     SessionBusy,
     SessionError,
@@ -70,7 +71,7 @@ from .model.engine import Engine, current, load, unload
 from .model.info import SystemInfo, diagnose, info
 from .tracking.editor import FramePrompts, PromptEditor, frame_prompts
 from .tracking.everything import AutoMask, AutoMasks, EverythingError, segment_everything
-from .tracking.image import ImagePrediction, PromptError, segment_image
+from .tracking.image import ImagePrediction, segment_image
 from .tracking.image_session import ImageSession
 from .tracking.persist import load_session, replay, save_session
 from .tracking.prompts import TrackedObject, read_log

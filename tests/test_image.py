@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sam2nb as s2
-from sam2nb.tracking.image import check_box, check_points
+from sam2nb.tracking.prompts import check_box, check_points
 
 
 @pytest.mark.parametrize(

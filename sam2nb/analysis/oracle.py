@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..media.video import official_init_state
+from ..model.adapter import official_init_state
 from ..model.engine import Engine
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
+from ..base.colors import color_of
 from ..io.export import ExportError, _check
-from ..media.overlay import color_of
 
 UNTRAINED_NOTE = "untrained test model: meaningless tracks"
 

@@ -26,6 +26,10 @@ class SessionError(Sam2nbError, ValueError):
     """A session call that cannot be done as asked (the message says why and what to do)."""
 
 
+class PromptError(Sam2nbError, ValueError):
+    """A click or box is outside the image, not a number, or malformed."""
+
+
 class SessionBusy(SessionError):
     """A prompt or a second propagation was sent while a propagation runs."""
 

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..base.errors import Sam2nbError
+from ..base.errors import Sam2nbError, SessionError
+from ..base.files import atomic_write
+from ..base.jobs import as_stop
 
 STATUS = "status.json"
 WORK = ".work"
@@ -382,9 +384,8 @@ def write_manifest(items: Iterable[BatchItem | dict], path: str | os.PathLike) -
         r["video"], r["prompts"] = (_resolve(r.get(k), Path.cwd()) for k in ("video", "prompts"))
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
-    from ..tracking.persist import _atomic_write
 
-    _atomic_write(p, json.dumps({"items": rows}, indent=1).encode())
+    atomic_write(p, json.dumps({"items": rows}, indent=1).encode())
     return p
 
 
@@ -464,7 +465,7 @@ def run_item(
     from ..media.video import open_video
     from ..model import engine as modelmod
     from ..tracking.persist import apply
-    from ..tracking.session import Session, _as_stop
+    from ..tracking.session import Session
 
     dest = Path(item.folder(out)).resolve()
     work, old = work_folders(dest)
@@ -495,7 +496,7 @@ def run_item(
             apply(sess, e)
         status["frames_tracked"] = sess.run(direction=item.direction, progress=False, stop=stop)
         status["track_seconds"] = round(time.perf_counter() - t0, 3)
-        stopped = _as_stop(stop)
+        stopped = as_stop(stop, SessionError)
         for fmt in item.formats:
             if stopped():
                 break

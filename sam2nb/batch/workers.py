@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..tracking.session import _as_stop
+from ..base.errors import SessionError
+from ..base.jobs import as_stop, first_line
 from .items import (
     BatchError,
     BatchItem,
@@ -372,7 +373,7 @@ def _start_workers(actor_cls: Any, n: int, args: tuple) -> list:
             ray.get(ref)
             ok.append(refs[ref])
         except Exception as exc:  # noqa: BLE001 - __init__ failed: reported below
-            why = _first_line(exc)
+            why = first_line(exc)
             ray.kill(refs[ref])
     for ref in late:
         ray.kill(refs[ref])
@@ -401,7 +402,7 @@ def _dispatch(
     from ray.exceptions import RayError, RayTaskError
     from tqdm.auto import tqdm
 
-    stopped = _as_stop(stop)
+    stopped = as_stop(stop, SessionError)
     Actor = ray.remote(max_restarts=0, max_task_retries=0, **opts)(BatchWorker)
     actors = _start_workers(Actor, n, (device, threads))
     spare = 2 * n
@@ -421,7 +422,7 @@ def _dispatch(
             st = ray.get(ref)
             idle.append(a)
         except RayTaskError as exc:  # raised inside the worker, which lives on
-            st = failed(it, f"the worker raised: {_first_line(exc)}")
+            st = failed(it, f"the worker raised: {first_line(exc)}")
             idle.append(a)
         except RayError as exc:  # the worker process died: a crash, out of memory, node lost
             ray.kill(a)
@@ -433,7 +434,7 @@ def _dispatch(
                 note = "a new worker took its place"
             else:
                 note = "too many workers died: no new one was started"
-            st = failed(it, f"its worker died ({_first_line(exc)}); {note}")
+            st = failed(it, f"its worker died ({first_line(exc)}); {note}")
         results[it.id] = st
         bar.update(1)
         done = sum(s["state"] == "done" for s in results.values())
@@ -465,10 +466,6 @@ def _dispatch(
         bar.close()
         for a in actors:
             ray.kill(a)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 class BatchJob:

@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import Sam2nbError
-from ..media.video import official_init_state
 from ..model import checkpoints as checkpoints
 from ..model import engine as modelmod
+from ..model.adapter import no_progress_bars, official_init_state, video_size
 from .report import BenchCurve, BenchReport, BenchRow, append_csv
 from .timing import (
     MAX_WARMUP,
@@ -125,30 +124,16 @@ def _propagate_timed(
     return warm, times[warm:], curve
 
 
-@contextlib.contextmanager
-def _no_sam2_bars() -> Any:
-    """sam2's own progress bars off while the official side is timed (the session's are off too)."""
-    import sam2.sam2_video_predictor as vp
-    import sam2.utils.misc as misc
-
-    saved = vp.tqdm, misc.tqdm
-    vp.tqdm = misc.tqdm = lambda it, *a, **k: it
-    try:
-        yield
-    finally:
-        vp.tqdm, misc.tqdm = saved
-
-
 def _official(engine: Any, video: str, k: int, frames: int, clicks: int, stop: Any) -> _SideResult:
     import torch
 
     p, dev = engine.video_predictor, engine.device
     mem = MemoryMonitor(dev)
-    with torch.inference_mode(), engine.autocast(), _no_sam2_bars():
+    with torch.inference_mode(), engine.autocast(), no_progress_bars():
         sync(dev)
         t0 = time.perf_counter()
         state = official_init_state(p, video)
-        w, h = state["video_width"], state["video_height"]
+        w, h = video_size(state)
         pts = click_points(k, w, h)
         _, _, m = p.add_new_points_or_box(state, 0, 1, points=[pts[0]], labels=[1])
         (m > 0).cpu()
@@ -431,7 +416,7 @@ def _warm_up(engine: Any, video: str, halt: Callable[[], bool], frames: int = 8)
     if halt():
         return
     p = engine.video_predictor
-    with torch.inference_mode(), engine.autocast(), _no_sam2_bars():
+    with torch.inference_mode(), engine.autocast(), no_progress_bars():
         state = official_init_state(p, video)
         p.add_new_points_or_box(state, 0, 1, points=[(10.0, 10.0)], labels=[1])
         for _ in p.propagate_in_video(state, 0, frames):

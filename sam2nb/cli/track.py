@@ -80,7 +80,7 @@ def write_masks(sess: object, out: Path) -> int:
     """One PNG per frame: 0/255 for one object, else object ids in a palette PNG (DAVIS)."""
     from PIL import Image
 
-    from ..tracking.prompts import PALETTE
+    from ..base.colors import PALETTE
 
     out.mkdir(parents=True, exist_ok=True)
     ids = sorted(sess.objects)  # type: ignore[attr-defined]

@@ -40,6 +40,8 @@ from PIL import Image
 
 from .._version import __version__
 from ..base.errors import Sam2nbError
+from ..base.files import atomic_write
+from ..base.jobs import as_stop
 
 FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot", "mp4", "cutout", "cutout_webm",
            "effect", "remove")  # fmt: skip
@@ -99,13 +101,6 @@ class ExportResult:
     paths: list[Path] = field(default_factory=list, repr=False)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
 def _png(arr: np.ndarray, palette: list[int] | None = None) -> bytes:
     """A 2-D uint8 array as a gray PNG, or as an indexed PNG with ``palette``."""
     img = Image.fromarray(np.ascontiguousarray(arr, np.uint8))
@@ -132,16 +127,6 @@ def _check(session: Any, obj_ids: Iterable[int] | None, start: int, end: int | N
             f"(0 <= start < end <= {n})."
         )
     return ids, range(int(start), stop)
-
-
-def _stopper(stop: Any) -> Callable[[], bool]:
-    if stop is None:
-        return lambda: False
-    if isinstance(stop, threading.Event):
-        return stop.is_set
-    if callable(stop):
-        return stop
-    raise ExportError(f"stop must be a threading.Event or a callable, got {stop!r}.")
 
 
 def _fingerprint(session: Any) -> list:
@@ -187,7 +172,7 @@ def _prepare(out: Path, settings: dict, fingerprint: list, overwrite: bool) -> b
 
 def _mark(out: Path, settings: dict, fingerprint: list, done: bool) -> None:
     state = {"settings": settings, "fingerprint": fingerprint, "done": done}
-    _atomic_bytes(out / STATE, json.dumps(state, sort_keys=True).encode())
+    atomic_write(out / STATE, fsync=False, data=json.dumps(state, sort_keys=True).encode())
 
 
 def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
@@ -219,7 +204,7 @@ def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
         "prompt_log": session.log,
     }
     path = res.out / "manifest.json"
-    _atomic_bytes(path, json.dumps(man, indent=1, default=str).encode())
+    atomic_write(path, fsync=False, data=json.dumps(man, indent=1, default=str).encode())
     return path
 
 
@@ -307,7 +292,7 @@ def export(
     res = ExportResult(format, outp)
     res.resumed = _prepare(outp, settings, fp, overwrite)
     t0 = time.perf_counter()
-    stopped = _stopper(stop)
+    stopped = as_stop(stop, ExportError)
     _CALLBACK.fn = on_frame
     try:
         _run(format, session, outp, ids, frames, progress, stopped, res, options)
@@ -354,7 +339,7 @@ def _write(path: Path, make: Callable[[], bytes], res: ExportResult) -> None:
         res.kept += 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(path, make())
+    atomic_write(path, fsync=False, data=make())
     res.files += 1
     res.paths.append(path)
 

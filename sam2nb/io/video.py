@@ -16,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..media.overlay import color_of, overlay_frame
+from ..base.colors import color_of
+from ..media.overlay import overlay_frame
 from .export import ExportError, ExportResult, _name, _png, _write
 
 EFFECTS = ("blur", "gray", "color", "image")

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..tracking.prompts import PALETTE
+from ..base.colors import color_of
 
 DISPLAY_WIDTH = 960
 JPEG_QUALITY = 85
@@ -153,13 +153,6 @@ class MaskLayer:
         return encode_png(self.rgba)
 
 
-def color_of(colors: Mapping[int, tuple[int, int, int]] | None, obj_id: int) -> tuple:
-    """An object's colour from a mapping, or the palette's."""
-    if colors and obj_id in colors:
-        return tuple(colors[obj_id])
-    return PALETTE[(int(obj_id) - 1) % len(PALETTE)]
-
-
 def mask_layer(
     masks: Mapping[int, np.ndarray],
     colors: Mapping[int, tuple[int, int, int]] | None = None,
@@ -257,17 +250,6 @@ class FrameCache:
 
     def __contains__(self, key: Any) -> bool:
         return key in self._items
-
-
-def hex_color(rgb: Iterable[int]) -> str:
-    """``(r, g, b)`` as ``"#rrggbb"``.
-
-    Example:
-        >>> hex_color((255, 128, 0))
-        '#ff8000'
-    """
-    r, g, b = (int(v) for v in rgb)
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def runs(flags: np.ndarray) -> list[tuple[int, int]]:

@@ -24,6 +24,7 @@ import cv2  # before decord: decord's bundled zlib breaks OpenCV's PNG codec if 
 import numpy as np
 
 from ..base.errors import VideoError
+from ..base.jobs import first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -185,7 +186,7 @@ class _FileBackend(_Backend):
             except Exception as exc:
                 self._reader = self._open()  # a failed decode can leave the reader unusable
                 raise VideoError(
-                    f"Frame {idx} of {self.path} could not be decoded ({_first_line(exc)}): the "
+                    f"Frame {idx} of {self.path} could not be decoded ({first_line(exc)}): the "
                     f"file is truncated or corrupt there. Re-download or re-encode it "
                     f"(`{_REENCODE}`), or pass end={idx} to use the frames before it."
                 ) from None
@@ -204,37 +205,9 @@ class _FileBackend(_Backend):
         return other
 
 
-def official_init_state(predictor: Any, video_path: str) -> dict:
-    """sam2's own ``init_state(video_path=...)``, leaving decord's global bridge as it found it.
-
-    sam2 switches decord to its torch bridge when it loads a video file, which would change
-    what every later ``decord.VideoReader`` in the kernel returns (tensors, not arrays).
-
-    Example:
-        >>> state = official_init_state(engine.video_predictor, "clip.mp4")  # doctest: +SKIP
-    """
-    try:
-        import decord
-
-        before = getattr(decord.bridge._CURRENT_BRIDGE, "type", "native")  # per thread
-    except Exception:  # no decord, or a version without that attribute
-        decord, before = None, None
-    try:
-        return predictor.init_state(video_path=video_path)
-    finally:
-        if decord is not None and before is not None:
-            decord.bridge.set_bridge(before)
-
-
 def _native(frame: Any) -> np.ndarray:
     # sam2's init_state switches decord's global bridge to torch; accept either kind of frame
     return frame.asnumpy() if hasattr(frame, "asnumpy") else frame.numpy()
-
-
-def _first_line(exc: BaseException) -> str:
-    # decord prefixes its messages with "[hh:mm:ss] /path/to/file.cc:123: "
-    text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", str(exc)).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _fix() -> str:
@@ -253,7 +226,7 @@ def _unreadable(path: Path, exc: BaseException) -> str:
         else "it is not a video FFmpeg can read, or it is truncated (an incomplete download or "
         "copy)"
     )
-    return f"Video {path} could not be opened: {why} (decord: {_first_line(exc)}). {_fix()}"
+    return f"Video {path} could not be opened: {why} (decord: {first_line(exc)}). {_fix()}"
 
 
 class _FolderBackend(_Backend):
@@ -282,8 +255,7 @@ class _FolderBackend(_Backend):
                     sizes.append(im.size)
             except Exception as exc:
                 raise VideoError(
-                    f"Frame {fp} is not a readable image ({_first_line(exc)}). Replace or "
-                    "remove it."
+                    f"Frame {fp} is not a readable image ({first_line(exc)}). Replace or remove it."
                 ) from None
         common, count = Counter(sizes).most_common(1)[0]
         if count != len(files):
@@ -395,6 +367,16 @@ class VideoSource:
     def height(self) -> int:
         """Height of the returned frames in pixels."""
         return self.size[1]
+
+    @property
+    def frame_range(self) -> range:
+        """The source frames this video shows (``start``, ``end`` and ``stride`` as opened)."""
+        return self._range
+
+    @property
+    def max_side(self) -> int | None:
+        """The longest side frames were scaled to when opened (None: as stored)."""
+        return getattr(self._backend, "max_side", None)
 
     @property
     def num_source_frames(self) -> int:

@@ -1,21 +1,67 @@
-"""Adapter to sam2's video inference state (the dict ``init_state`` returns).
+"""The one place that knows sam2's internals: its inference state and its private members.
 
-Everything here reads or edits that dict the way sam2's own methods do; nothing runs the
-model. The session (:mod:`sam2nb.session`) uses it to stream frames into ``init_state``,
-capture the predicted IoU that sam2 computes but drops, roll back a failed prompt, and
-release per-frame state outside the model's memory window.
+sam2's video predictor keeps everything in the dict ``init_state`` returns. Every read or
+write of that dict, and every use of a sam2 private, is here and reads or edits it the way
+sam2's own methods do; nothing here runs the model on its own. The session
+(:mod:`sam2nb.tracking.session`) uses it to stream frames into ``init_state``, capture the
+predicted IoU that sam2 computes but drops, roll back a failed prompt, record each tracked
+frame, and release per-frame state outside the model's memory window; persistence uses
+:func:`dump_state` and :func:`load_state`; segment-everything uses :func:`mask_generator`.
+A sam2 upgrade touches this module (and the model builder in :mod:`sam2nb.model.engine`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 FWD, REV = {"reverse": False}, {"reverse": True}  # shared: sam2 only reads ["reverse"]
 PATCH_LOCK = threading.RLock()
 KEYS = ("cond_frame_outputs", "non_cond_frame_outputs")
+
+
+def official_init_state(predictor: Any, video_path: str) -> dict:
+    """sam2's own ``init_state(video_path=...)``, leaving decord's global bridge as it found it.
+
+    sam2 switches decord to its torch bridge when it loads a video file, which would change
+    what every later ``decord.VideoReader`` in the kernel returns (tensors, not arrays).
+
+    Example:
+        >>> state = official_init_state(engine.video_predictor, "clip.mp4")  # doctest: +SKIP
+    """
+    try:
+        import decord
+
+        before = getattr(decord.bridge._CURRENT_BRIDGE, "type", "native")  # per thread
+    except Exception:  # no decord, or a version without that attribute
+        decord, before = None, None
+    try:
+        return predictor.init_state(video_path=video_path)
+    finally:
+        if decord is not None and before is not None:
+            decord.bridge.set_bridge(before)
+
+
+def video_size(state: dict) -> tuple[int, int]:
+    """``(width, height)`` of the video an inference state was made for."""
+    return int(state["video_width"]), int(state["video_height"])
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """sam2's own tqdm bars off (in the video predictor and its frame loader)."""
+    import sam2.sam2_video_predictor as svp
+    import sam2.utils.misc as misc
+
+    with PATCH_LOCK:
+        saved = svp.tqdm, misc.tqdm
+        svp.tqdm = misc.tqdm = lambda it, *a, **k: it
+        try:
+            yield
+        finally:
+            svp.tqdm, misc.tqdm = saved
 
 
 def init_state(predictor: Any, frames: Any, width: int, height: int, offload_state: bool) -> dict:
@@ -251,3 +297,153 @@ def free_memory(state: Any) -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+# -- objects and frames in the inference state ----------------------------------------------
+def obj_idx(state: dict, obj_id: int) -> int | None:
+    """sam2's index of an object in the state, or None if sam2 has not seen it."""
+    return state["obj_id_to_idx"].get(obj_id)
+
+
+def prompt_frames(state: dict, idx: int | None) -> set[int]:
+    """Frames where an object has click or mask inputs."""
+    if idx is None:
+        return set()
+    return set(state["point_inputs_per_obj"][idx]) | set(state["mask_inputs_per_obj"][idx])
+
+
+def record_step(state: dict, f: int, num_objects: int, reverse: bool) -> list[tuple[bool, float]]:
+    """Mark frame ``f`` tracked for every object; each one's ``(is_conditioning, score)``.
+
+    The score is sam2's object-score logit (above 0: the object is visible).
+    """
+    tracked = state["frames_tracked_per_obj"]
+    out = []
+    for idx in range(num_objects):
+        d = state["output_dict_per_obj"][idx]
+        cond = f in d["cond_frame_outputs"]
+        cur = d["cond_frame_outputs"][f] if cond else d["non_cond_frame_outputs"][f]
+        out.append((cond, float(cur["object_score_logits"].float().flatten()[0])))
+        tracked[idx][f] = REV if reverse else FWD
+    return out
+
+
+def state_frames(state: dict) -> int:
+    """How many per-frame tracking states sam2 holds (all objects)."""
+    return sum(
+        len(d["non_cond_frame_outputs"]) + len(d["cond_frame_outputs"])
+        for d in state.get("output_dict_per_obj", {}).values()
+    )
+
+
+# -- saving and restoring the conditioning state ------------------------------------------
+def _cpu(x: Any) -> Any:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, dict):
+        return {k: _cpu(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_cpu(v) for v in x]
+    return x
+
+
+def _to(x: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_to(v, device) for v in x]
+    return x
+
+
+def dump_state(state: dict) -> dict:
+    """What to save of a state: each object's prompts, their outputs, and the frames tracked.
+
+    Per-frame tracking memory is left out (it is large and rebuilt by tracking again).
+    """
+    objs = []
+    for obj_id in state["obj_ids"]:
+        idx = state["obj_id_to_idx"][obj_id]
+        tracked = state["frames_tracked_per_obj"][idx]
+        objs.append(
+            {
+                "obj_id": int(obj_id),
+                "points": _cpu(state["point_inputs_per_obj"][idx]),
+                "masks": _cpu(state["mask_inputs_per_obj"][idx]),
+                "cond": _cpu(state["output_dict_per_obj"][idx]["cond_frame_outputs"]),
+                "temp": _cpu(state["temp_output_dict_per_obj"][idx]),
+                "fwd": [f for f, v in tracked.items() if not v["reverse"]],
+                "rev": [f for f, v in tracked.items() if v["reverse"]],
+            }
+        )
+    return {"objects": objs}
+
+
+def load_state(predictor: Any, state: dict, saved: dict) -> None:
+    """Put what :func:`dump_state` saved into a fresh state of the same video."""
+    dev, store_dev = state["device"], state["storage_device"]
+    for o in saved["objects"]:
+        idx = predictor._obj_id_to_idx(state, o["obj_id"])
+        state["point_inputs_per_obj"][idx].update(_to(o["points"], dev))
+        state["mask_inputs_per_obj"][idx].update(_to(o["masks"], dev))
+        state["output_dict_per_obj"][idx]["cond_frame_outputs"].update(_to(o["cond"], store_dev))
+        for key, outs in o["temp"].items():
+            state["temp_output_dict_per_obj"][idx][key].update(_to(outs, store_dev))
+        tracked = state["frames_tracked_per_obj"][idx]
+        tracked.update(dict.fromkeys(o["fwd"], FWD))
+        tracked.update(dict.fromkeys(o["rev"], REV))
+    consts = state["constants"]
+    for out in state["output_dict_per_obj"].values():  # maskmem_pos_enc is a shared constant
+        for cur in out["cond_frame_outputs"].values():
+            if cur.get("maskmem_pos_enc") is not None and "maskmem_pos_enc" not in consts:
+                consts["maskmem_pos_enc"] = [x[0:1].clone() for x in cur["maskmem_pos_enc"]]
+
+
+# -- the image predictor and the automatic mask generator ----------------------------------
+def set_backbone_sizes(image_predictor: Any, sizes: list[tuple[int, int]]) -> None:
+    """Tell sam2's image predictor its backbone feature sizes (it hard-codes 1024-px ones)."""
+    image_predictor._bb_feat_sizes = sizes
+
+
+def image_is_set(image_predictor: Any, height: int, width: int) -> bool:
+    """Whether the image predictor holds the embedding of an image of this size."""
+    return bool(image_predictor._is_image_set) and image_predictor._orig_hw == [(height, width)]
+
+
+def mask_generator(
+    model: Any,
+    sizes: list[tuple[int, int]],
+    settings: dict,
+    batch: Callable[[Callable[..., Any], Callable[[], Any]], Callable[..., Any]] | None = None,
+) -> Any:
+    """sam2's ``SAM2AutomaticMaskGenerator`` on ``model`` (COCO RLE output).
+
+    Args:
+        model: the sam2 model (shared with the predictors: no second copy of the weights).
+        sizes: the backbone feature sizes for the model's input size.
+        settings: the generator's keyword arguments.
+        batch: ``batch(run, empty)`` returns the function that replaces the generator's
+            per-point-batch step; ``run`` is sam2's step and ``empty()`` an empty result.
+    """
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    from sam2.utils.amg import MaskData
+
+    gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **settings)
+    set_backbone_sizes(gen.predictor, sizes)
+    if batch is not None:
+        gen._process_batch = batch(gen._process_batch, MaskData)
+    return gen
+
+
+def has_cuda_extension() -> bool:
+    """Whether sam2's optional CUDA extension (``sam2._C``, hole filling) is importable."""
+    try:
+        from sam2 import _C  # noqa: F401
+    except Exception:
+        return False
+    return True

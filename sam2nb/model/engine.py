@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import CheckpointError, ModelError
-from . import checkpoints as checkpoints
+from . import adapter, checkpoints
 from . import device as devmod
 from .checkpoints import ModelSpec
 
@@ -194,7 +194,7 @@ class Engine:
             from sam2.sam2_image_predictor import SAM2ImagePredictor
 
             pred = SAM2ImagePredictor(model)
-            pred._bb_feat_sizes = backbone_feature_sizes(self.image_size)
+            adapter.set_backbone_sizes(pred, backbone_feature_sizes(self.image_size))
             self._image_predictor = pred
         return self._image_predictor
 

@@ -165,12 +165,9 @@ def collect(cache: str | None = None) -> SystemInfo:
                 info.torchvision_error = str(exc).strip().splitlines()[0][:300]
     info.sam2_version = _version("rf-sam-2") or _version("sam-2") or _version("SAM-2")
     if info.sam2_version:
-        try:
-            from sam2 import _C  # noqa: F401
+        from .adapter import has_cuda_extension
 
-            info.sam2_extension = True
-        except Exception:
-            info.sam2_extension = False
+        info.sam2_extension = has_cuda_extension()
     info.decord_version = _version("decord") or _version("eva-decord")
     info.cache_dir = str(checkpoints.cache_dir(cache))
     info.cached = [r.name for r in checkpoints.list_models(cache) if r.status == "cached"]

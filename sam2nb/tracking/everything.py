@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import colorsys
 import json
 import math
 import os
@@ -24,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ..base.errors import Sam2nbError
+from ..base.colors import mask_colors
+from ..base.errors import Sam2nbError, SessionError
+from ..base.files import atomic_write
+from ..base.jobs import as_stop
 from ..media.video import to_rgb8
-from ..model.adapter import eager_prompts
+from ..model.adapter import eager_prompts, mask_generator
 from ..model.engine import Engine, backbone_feature_sizes
-from .session import _as_stop
 
 
 class EverythingError(Sam2nbError):
@@ -274,11 +275,10 @@ class AutoMasks:
             "categories": [{"id": 1, "name": "object"}],
             "annotations": anns,
         }  # fmt: skip
-        from .persist import _atomic_write
 
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out, json.dumps(doc).encode())
+        atomic_write(out, json.dumps(doc).encode())
         return out
 
     def overlay(self, image: np.ndarray, select: Iterable[int] | None = None,
@@ -297,20 +297,6 @@ class AutoMasks:
                                        cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
             cv2.drawContours(rgb, cnts, -1, tuple(int(v) for v in c), 1)
         return rgb
-
-
-def mask_colors(n: int) -> np.ndarray:
-    """``n`` distinct RGB colours (golden-ratio hues), ``(n, 3)`` uint8.
-
-    Example:
-        >>> mask_colors(3).shape
-        (3, 3)
-    """
-    out = np.zeros((max(n, 0), 3), np.uint8)
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 1.0)
-        out[i] = (int(r * 255), int(g * 255), int(b * 255))
-    return out
 
 
 def _jsonable(rle: dict) -> dict:
@@ -384,8 +370,6 @@ def segment_everything(
         >>> found = segment_everything(None, sess, frame_idx=40)  # doctest: +SKIP
     """
     import torch
-    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
-    from sam2.utils.amg import MaskData
     from tqdm.auto import tqdm
 
     settings = check_knobs(**knobs)
@@ -397,9 +381,7 @@ def segment_everything(
         if engine is None:
             raise EverythingError('No model is loaded: call s2.load("tiny") first, or pass one.')
     h, w = rgb.shape[:2]
-    gen = SAM2AutomaticMaskGenerator(engine.model, output_mode="coco_rle", **settings)
-    gen.predictor._bb_feat_sizes = backbone_feature_sizes(engine.image_size)
-    halt = _as_stop(stop)
+    halt = as_stop(stop, SessionError)
     per_crop = math.ceil(settings["points_per_side"] ** 2 / settings["points_per_batch"])
     n_crops = sum(4**layer for layer in range(settings["crop_n_layers"] + 1))
     if halt():
@@ -407,25 +389,28 @@ def segment_everything(
                          settings)  # fmt: skip
     bar = tqdm(total=per_crop * n_crops, desc="segment everything", unit="batch",
                disable=not progress)  # fmt: skip
-    inner = gen._process_batch
     count, stopped = 0, False
 
-    def batch(*args: Any, **kwargs: Any) -> Any:
-        """Skip the point batches after a stop (each crop keeps its first, which sam2 needs)."""
-        nonlocal count, stopped
-        first_of_crop = count % per_crop == 0
-        try:
-            if halt() and not first_of_crop:
-                stopped = True
-                return MaskData()
-            return inner(*args, **kwargs)
-        finally:
-            count += 1
-            bar.update()
-            if on_batch is not None:
-                on_batch(count, per_crop * n_crops)
+    def wrap(inner: Callable[..., Any], empty: Callable[[], Any]) -> Callable[..., Any]:
+        def batch(*args: Any, **kwargs: Any) -> Any:
+            """Skip the point batches after a stop (each crop keeps its first: sam2 needs it)."""
+            nonlocal count, stopped
+            first_of_crop = count % per_crop == 0
+            try:
+                if halt() and not first_of_crop:
+                    stopped = True
+                    return empty()
+                return inner(*args, **kwargs)
+            finally:
+                count += 1
+                bar.update()
+                if on_batch is not None:
+                    on_batch(count, per_crop * n_crops)
 
-    gen._process_batch = batch
+        return batch
+
+    sizes = backbone_feature_sizes(engine.image_size)
+    gen = mask_generator(engine.model, sizes, settings, wrap)
     try:
         with torch.inference_mode(), engine.autocast(), eager_prompts(engine.model):
             anns = gen.generate(rgb)

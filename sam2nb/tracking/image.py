@@ -19,14 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base.errors import Sam2nbError
+from ..base.errors import PromptError
 from ..media.video import to_rgb8
-from ..model.adapter import eager_prompts
+from ..model.adapter import eager_prompts, image_is_set
 from ..model.engine import Engine
-
-
-class PromptError(Sam2nbError, ValueError):
-    """A click or box is outside the image, not a number, or malformed."""
+from .prompts import check_box, check_points
 
 
 @dataclass
@@ -51,67 +48,6 @@ class ImagePrediction:
     def best(self) -> np.ndarray:
         """The candidate with the highest predicted IoU."""
         return self.masks[int(np.argmax(self.scores))]
-
-
-def check_points(
-    points: Sequence | np.ndarray | None,
-    labels: Sequence | np.ndarray | None,
-    width: int,
-    height: int,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Validate clicks: finite ``(x, y)`` pixels inside the image, labels 1 (positive) or 0.
-
-    Example:
-        >>> check_points([(5, 5)], [1], 10, 10)[0].tolist()
-        [[5.0, 5.0]]
-    """
-    if points is None or len(points) == 0:
-        if labels is not None and len(labels):
-            raise PromptError("labels were given without points.")
-        return None, None
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise PromptError(f"points must be a list of (x, y) pairs, got shape {pts.shape}.")
-    lab = np.ones(len(pts), np.int32) if labels is None else np.asarray(labels)
-    if lab.shape != (len(pts),):
-        raise PromptError(f"{len(pts)} points but {lab.size} labels: give one label per point.")
-    if not np.isin(lab, (0, 1)).all():
-        raise PromptError(f"labels must be 1 (positive) or 0 (negative), got {lab.tolist()}.")
-    if not np.isfinite(pts).all():
-        raise PromptError(f"points must be finite numbers, got {pts.tolist()}.")
-    outside = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
-    if outside.any():
-        x, y = pts[outside][0]
-        raise PromptError(
-            f"point ({x:g}, {y:g}) is outside the {width}x{height} image: clicks are (x, y) "
-            "pixels with 0 <= x <= width and 0 <= y <= height."
-        )
-    return pts.astype(np.float32), lab.astype(np.int32)
-
-
-def check_box(box: Sequence | np.ndarray | None, width: int, height: int) -> np.ndarray | None:
-    """Validate a box ``[x0, y0, x1, y1]`` in pixels: finite, inside the image, positive area.
-
-    Example:
-        >>> check_box([1, 2, 8, 9], 10, 10).tolist()
-        [1.0, 2.0, 8.0, 9.0]
-    """
-    if box is None:
-        return None
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,):
-        raise PromptError(f"a box is [x0, y0, x1, y1], got {np.asarray(box).tolist()}.")
-    if not np.isfinite(b).all():
-        raise PromptError(f"box coordinates must be finite numbers, got {b.tolist()}.")
-    x0, y0, x1, y1 = b
-    if x1 <= x0 or y1 <= y0:
-        raise PromptError(
-            f"box {b.tolist()} has x1 <= x0 or y1 <= y0 (zero or negative area): give "
-            "[x0, y0, x1, y1] with the top-left corner first."
-        )
-    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-        raise PromptError(f"box {b.tolist()} reaches outside the {width}x{height} image.")
-    return b.astype(np.float32)
 
 
 def segment_image(
@@ -152,7 +88,7 @@ def segment_image(
         raise PromptError("give at least one click (points=...) or a box (box=...).")
     predictor = engine.image_predictor
     with engine.autocast():
-        if not (reuse_embedding and predictor._is_image_set and predictor._orig_hw == [(h, w)]):
+        if not (reuse_embedding and image_is_set(predictor, h, w)):
             predictor.set_image(rgb)
         with eager_prompts(engine.model):  # a compiled model recompiles per click count
             masks, scores, logits = predictor.predict(

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..base.errors import SessionError
+from ..base.colors import default_color, parse_color
+from ..base.errors import PromptError, SessionError
 from ..media.video import to_rgb8
 from .editor import FramePrompts, frame_prompts
-from .image import ImagePrediction, PromptError, check_box, check_points, segment_image
-from .prompts import TrackedObject, check_mask, check_obj_id, default_color, entry, parse_color
+from .image import ImagePrediction, segment_image
+from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points, entry
 from .store import FrameResult, ResultStore
 
 

@@ -21,68 +21,15 @@ from typing import Any
 
 from .._version import __version__
 from ..base.errors import SessionError
+from ..base.files import atomic_write
 from ..media.video import open_video
 from ..model import engine as modelmod
-from ..model.adapter import FWD as _FWD
-from ..model.adapter import REV as _REV
+from ..model.adapter import dump_state, load_state
 from .prompts import TrackedObject, read_log
 from .session import Session
 from .store import ResultStore
 
 FORMAT = 1
-
-
-def _cpu(x: Any) -> Any:
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    if isinstance(x, dict):
-        return {k: _cpu(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_cpu(v) for v in x]
-    return x
-
-
-def _to(x: Any, device: Any) -> Any:
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, dict):
-        return {k: _to(v, device) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_to(v, device) for v in x]
-    return x
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _sam2_state(sess: Session) -> dict:
-    s = sess.state
-    objs = []
-    for obj_id in s["obj_ids"]:
-        idx = s["obj_id_to_idx"][obj_id]
-        tracked = s["frames_tracked_per_obj"][idx]
-        objs.append(
-            {
-                "obj_id": int(obj_id),
-                "points": _cpu(s["point_inputs_per_obj"][idx]),
-                "masks": _cpu(s["mask_inputs_per_obj"][idx]),
-                "cond": _cpu(s["output_dict_per_obj"][idx]["cond_frame_outputs"]),
-                "temp": _cpu(s["temp_output_dict_per_obj"][idx]),
-                "fwd": [f for f, v in tracked.items() if not v["reverse"]],
-                "rev": [f for f, v in tracked.items() if v["reverse"]],
-            }
-        )
-    return {"objects": objs}
 
 
 def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path:
@@ -109,13 +56,12 @@ def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.sqlite"
     if sess.results.path is not None and Path(sess.results.path).resolve() == results.resolve():
-        with sess.results._lock:
-            sess.results._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sess.results.flush()
     else:
         sess.results.save(results)
     buf = io.BytesIO()
-    torch.save(_sam2_state(sess), buf)
-    _atomic_write(out / "state.pt", buf.getvalue())
+    torch.save(dump_state(sess.state), buf)
+    atomic_write(out / "state.pt", buf.getvalue())
     v = sess.video
     meta = {
         "format": FORMAT,
@@ -126,10 +72,10 @@ def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path
         "untrained": sess.engine.untrained,
         "video": {
             "path": None if v.path is None else str(Path(v.path).resolve()),
-            "start": v._range.start,
-            "end": v._range.stop,
-            "stride": v._range.step,
-            "max_side": getattr(v._backend, "max_side", None),
+            "start": v.frame_range.start,
+            "end": v.frame_range.stop,
+            "stride": v.frame_range.step,
+            "max_side": v.max_side,
             "num_frames": len(v),
             "size": list(v.size),
             "fps": v.fps,
@@ -137,11 +83,11 @@ def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path
         "memory": sess.memory,
         "corrections_as_cond": sess.corrections_as_cond,
         "objects": [o.to_json() for o in sess.objects.values()],
-        "dirty": sorted(sess._dirty),
+        "dirty": sorted(sess.dirty),
         "num_masks": len(sess.results),
         "prompt_log": sess.log,
     }
-    _atomic_write(out / "session.json", json.dumps(meta, indent=1).encode())
+    atomic_write(out / "session.json", json.dumps(meta, indent=1).encode())
     return out
 
 
@@ -240,23 +186,9 @@ def load_session(
     for o in meta["objects"]:
         sess.objects[o["obj_id"]] = TrackedObject(o["obj_id"], o["name"], tuple(o["color"]))
     sess.log = list(meta["prompt_log"])
-    sess._dirty = set(meta.get("dirty", []))
+    sess.dirty = set(meta.get("dirty", []))
     saved = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    s, dev, store_dev = sess.state, sess.state["device"], sess.state["storage_device"]
-    for o in saved["objects"]:
-        idx = sess.predictor._obj_id_to_idx(s, o["obj_id"])
-        s["point_inputs_per_obj"][idx].update(_to(o["points"], dev))
-        s["mask_inputs_per_obj"][idx].update(_to(o["masks"], dev))
-        s["output_dict_per_obj"][idx]["cond_frame_outputs"].update(_to(o["cond"], store_dev))
-        for key, outs in o["temp"].items():
-            s["temp_output_dict_per_obj"][idx][key].update(_to(outs, store_dev))
-        tracked = s["frames_tracked_per_obj"][idx]
-        tracked.update(dict.fromkeys(o["fwd"], _FWD))
-        tracked.update(dict.fromkeys(o["rev"], _REV))
-    for out in s["output_dict_per_obj"].values():  # maskmem_pos_enc is a shared constant
-        for cur in out["cond_frame_outputs"].values():
-            if cur.get("maskmem_pos_enc") is not None and "maskmem_pos_enc" not in s["constants"]:
-                s["constants"]["maskmem_pos_enc"] = [x[0:1].clone() for x in cur["maskmem_pos_enc"]]
+    load_state(sess.predictor, sess.state, saved)
     if autosave:
         sess.autosave_dir = folder
     return sess

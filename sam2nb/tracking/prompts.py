@@ -11,69 +11,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .image import PromptError
+import numpy as np
 
-# tab10, the colours matplotlib users already know for "object 1, 2, 3..."
-PALETTE: list[tuple[int, int, int]] = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-]
+from ..base.errors import PromptError
 
 OPS = ("add_object", "points", "box", "mask", "clear_frame", "remove_object", "propagate")
-
-
-def default_color(obj_id: int) -> tuple[int, int, int]:
-    """The palette colour for an object id (tab10, cycling).
-
-    Example:
-        >>> default_color(1)
-        (31, 119, 180)
-    """
-    return PALETTE[(int(obj_id) - 1) % len(PALETTE)]
-
-
-def parse_color(color: Any) -> tuple[int, int, int]:
-    """Accept ``(r, g, b)`` 0-255, ``"#rrggbb"`` or a matplotlib colour name.
-
-    Example:
-        >>> parse_color("#ff8000")
-        (255, 128, 0)
-    """
-    if isinstance(color, str):
-        s = color.strip()
-        if s.startswith("#") and len(s) == 7:
-            try:
-                return tuple(int(s[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-            except ValueError:
-                pass
-        try:
-            from matplotlib.colors import to_rgb
-
-            return tuple(round(c * 255) for c in to_rgb(s))  # type: ignore[return-value]
-        except (ImportError, ValueError):
-            raise PromptError(
-                f"colour {color!r} is not understood: use '#rrggbb', a name like 'red', "
-                "or an (r, g, b) tuple of 0-255 integers."
-            ) from None
-    try:
-        rgb = tuple(int(c) for c in color)
-    except (TypeError, ValueError):
-        rgb = ()
-    if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
-        raise PromptError(f"colour {color!r} must be (r, g, b) with 0-255 integers.")
-    return rgb  # type: ignore[return-value]
 
 
 @dataclass
@@ -173,3 +120,64 @@ def read_log(path: str | os.PathLike) -> list[dict]:
         if not isinstance(e, dict) or e.get("op") not in OPS:
             raise PromptError(f"{p}: entry {i} ({e!r}) needs an 'op', one of {', '.join(OPS)}.")
     return log
+
+
+def check_points(
+    points: Sequence | np.ndarray | None,
+    labels: Sequence | np.ndarray | None,
+    width: int,
+    height: int,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validate clicks: finite ``(x, y)`` pixels inside the image, labels 1 (positive) or 0.
+
+    Example:
+        >>> check_points([(5, 5)], [1], 10, 10)[0].tolist()
+        [[5.0, 5.0]]
+    """
+    if points is None or len(points) == 0:
+        if labels is not None and len(labels):
+            raise PromptError("labels were given without points.")
+        return None, None
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise PromptError(f"points must be a list of (x, y) pairs, got shape {pts.shape}.")
+    lab = np.ones(len(pts), np.int32) if labels is None else np.asarray(labels)
+    if lab.shape != (len(pts),):
+        raise PromptError(f"{len(pts)} points but {lab.size} labels: give one label per point.")
+    if not np.isin(lab, (0, 1)).all():
+        raise PromptError(f"labels must be 1 (positive) or 0 (negative), got {lab.tolist()}.")
+    if not np.isfinite(pts).all():
+        raise PromptError(f"points must be finite numbers, got {pts.tolist()}.")
+    outside = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
+    if outside.any():
+        x, y = pts[outside][0]
+        raise PromptError(
+            f"point ({x:g}, {y:g}) is outside the {width}x{height} image: clicks are (x, y) "
+            "pixels with 0 <= x <= width and 0 <= y <= height."
+        )
+    return pts.astype(np.float32), lab.astype(np.int32)
+
+
+def check_box(box: Sequence | np.ndarray | None, width: int, height: int) -> np.ndarray | None:
+    """Validate a box ``[x0, y0, x1, y1]`` in pixels: finite, inside the image, positive area.
+
+    Example:
+        >>> check_box([1, 2, 8, 9], 10, 10).tolist()
+        [1.0, 2.0, 8.0, 9.0]
+    """
+    if box is None:
+        return None
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,):
+        raise PromptError(f"a box is [x0, y0, x1, y1], got {np.asarray(box).tolist()}.")
+    if not np.isfinite(b).all():
+        raise PromptError(f"box coordinates must be finite numbers, got {b.tolist()}.")
+    x0, y0, x1, y1 = b
+    if x1 <= x0 or y1 <= y0:
+        raise PromptError(
+            f"box {b.tolist()} has x1 <= x0 or y1 <= y0 (zero or negative area): give "
+            "[x0, y0, x1, y1] with the top-left corner first."
+        )
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise PromptError(f"box {b.tolist()} reaches outside the {width}x{height} image.")
+    return b.astype(np.float32)

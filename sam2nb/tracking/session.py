@@ -13,35 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from ..base.errors import OutOfMemory, Sam2nbError, SessionBusy, SessionError
+from ..base.colors import default_color, parse_color
+from ..base.errors import OutOfMemory, PromptError, Sam2nbError, SessionBusy, SessionError
+from ..base.jobs import as_stop
 from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
-from .image import PromptError, check_box, check_points
-from .prompts import (
-    TrackedObject,
-    check_mask,
-    check_obj_id,
-    default_color,
-    entry,
-    parse_color,
-)
+from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points, entry
 from .store import FrameResult, ResultStore
 
 DIRECTIONS = ("forward", "backward", "both")
 MEMORY_MODES = ("auto", "full", "bounded")
 AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
-
-
-def _as_stop(stop: Any) -> Callable[[], bool]:
-    if stop is None:
-        return lambda: False
-    if hasattr(stop, "is_set"):
-        return stop.is_set
-    if callable(stop):
-        return stop
-    raise SessionError(f"stop must be a threading.Event or a callable, got {stop!r}.")
 
 
 class Session:
@@ -108,7 +92,7 @@ class Session:
         self.objects: dict[int, TrackedObject] = {}
         self.log: list[dict] = []
         self.autosave_dir = None
-        self._dirty: set[int] = set()
+        self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
         self._busy = threading.Lock()
         self._stop = threading.Event()
@@ -134,7 +118,7 @@ class Session:
         return stack
 
     def _obj_idx(self, obj_id: int) -> int | None:
-        return self.state["obj_id_to_idx"].get(obj_id)
+        return S.obj_idx(self.state, obj_id)
 
     def _cond_frames(self, obj_id: int) -> list[int]:
         return S.cond_frames(self.state, self._obj_idx(obj_id))
@@ -144,10 +128,7 @@ class Session:
         ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
         frames: set[int] = set()
         for o in ids:
-            idx = self._obj_idx(o)
-            if idx is not None:
-                frames |= set(self.state["point_inputs_per_obj"][idx])
-                frames |= set(self.state["mask_inputs_per_obj"][idx])
+            frames |= S.prompt_frames(self.state, self._obj_idx(o))
         return sorted(frames)
 
     def _translate(self, exc: BaseException, doing: str) -> BaseException:
@@ -292,7 +273,7 @@ class Session:
                     self.predictor.clear_all_prompts_in_frame(self.state, f, o, need_output=False)
                     if f not in self._cond_frames(o):
                         self.results.delete(obj_id=o, frames=[f])
-        self._dirty.add(f)
+        self.dirty.add(f)
         self.log.append(entry("clear_frame", frame_idx=f, obj_id=obj_id))
         return self.frame(f)
 
@@ -326,7 +307,7 @@ class Session:
                 f, [o], masks[i : i + 1, 0], scores=[score], ious=[ious[-1] if ious else None],
                 reverse=bool(rec.reverse) if rec else False,
             )  # fmt: skip
-        self._dirty.add(f)
+        self.dirty.add(f)
         self.log.append(log_entry)
         fr = self.frame(f)
         fr.logits = {o: masks[i, 0]}
@@ -413,18 +394,15 @@ class Session:
     ) -> FrameResult:
         scores, iou_list = [], []
         it = iter(ious)
-        tracked = self.state["frames_tracked_per_obj"]
-        for idx, _ in enumerate(obj_ids):
-            out = self.state["output_dict_per_obj"][idx]
-            if f in out["cond_frame_outputs"]:
-                cur = out["cond_frame_outputs"][f]
-                old = self.results.get(f, obj_ids[idx])
+        for o, (cond, score) in zip(
+            obj_ids, S.record_step(self.state, f, len(obj_ids), reverse), strict=True
+        ):
+            if cond:  # a prompted frame keeps the IoU its prompt gave
+                old = self.results.get(f, o)
                 iou_list.append(old.iou if old else None)
             else:
-                cur = out["non_cond_frame_outputs"][f]
                 iou_list.append(next(it, None))
-            scores.append(float(cur["object_score_logits"].float().flatten()[0]))
-            tracked[idx][f] = S.REV if reverse else S.FWD
+            scores.append(score)
         recs = self.results.put(
             f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
         )
@@ -472,8 +450,8 @@ class Session:
             )
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
             raise SessionError(f"max_frames must be a non-negative integer, got {max_frames!r}.")
-        s = self._check_frame(start) if start is not None else min(self._dirty or self._all_cond())
-        return self._propagate(s, direction, max_frames, _as_stop(stop), progress)
+        s = self._check_frame(start) if start is not None else min(self.dirty or self._all_cond())
+        return self._propagate(s, direction, max_frames, as_stop(stop, SessionError), progress)
 
     def _all_cond(self) -> set[int]:
         return {c for o in self.objects for c in self._cond_frames(o)}
@@ -514,7 +492,7 @@ class Session:
                     yield fr
                 if halt():
                     break
-            self._dirty.clear()
+            self.dirty.clear()
         finally:
             self._pins = set()
             bar.close()
@@ -569,10 +547,7 @@ class Session:
 
     def state_frames(self) -> int:
         """How many per-frame tracking states sam2 holds now (all objects)."""
-        return sum(
-            len(d["non_cond_frame_outputs"]) + len(d["cond_frame_outputs"])
-            for d in self.state["output_dict_per_obj"].values()
-        )
+        return S.state_frames(self.state)
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, folder: Any = None) -> Any:

@@ -292,6 +292,17 @@ class ResultStore:
         return 0.0 if n == 0 else self.mask_bytes / n + 9 * 8
 
     # -- files -----------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Fold SQLite's write-ahead log into the database file (a no-op in memory).
+
+        Example:
+            >>> ResultStore(4, 3).flush()
+        """
+        if self.path is None:
+            return
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the store to ``path`` atomically (a temporary file, then a rename).
 

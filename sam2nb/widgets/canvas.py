@@ -20,7 +20,8 @@ import ipywidgets as W
 import numpy as np
 from ipycanvas import MultiCanvas, hold_canvas
 
-from ..media.overlay import MaskLayer, Viewport, color_of, hex_color
+from ..base.colors import color_of, hex_color
+from ..media.overlay import MaskLayer, Viewport
 from ..tracking.editor import FramePrompts
 
 DRAW_LOCK = threading.RLock()  # ipycanvas batches through one global flag: one drawer at a time

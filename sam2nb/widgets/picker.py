@@ -18,8 +18,9 @@ import cv2
 import ipywidgets as W
 import numpy as np
 
+from ..base.colors import mask_colors
 from ..media.overlay import MaskLayer
-from ..tracking.everything import AutoMasks, mask_colors, segment_everything
+from ..tracking.everything import AutoMasks, segment_everything
 
 FILL, FILL_SELECTED = 70, 170  # alpha of a mask's fill, unselected and selected
 
