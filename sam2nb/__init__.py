@@ -69,16 +69,43 @@ from .model.checkpoints import (
 )
 from .model.engine import Engine, current, load, unload
 from .model.info import SystemInfo, diagnose, info
-from .tracking.editor import FramePrompts, PromptEditor, frame_prompts
+from .tracking.editor import PromptEditor
 from .tracking.everything import AutoMask, AutoMasks, EverythingError, segment_everything
 from .tracking.image import ImagePrediction, segment_image
 from .tracking.image_session import ImageSession
-from .tracking.persist import load_session, replay, save_session
-from .tracking.prompts import TrackedObject, read_log
+from .tracking.log import (
+    AddObject,
+    Box,
+    ClearFrame,
+    Entry,
+    FramePrompts,
+    Mask,
+    Points,
+    PromptLog,
+    Propagate,
+    RemoveObject,
+    RenameObject,
+    frame_prompts,
+    read_log,
+)
+from .tracking.persist import save_session
+from .tracking.prompts import TrackedObject
+from .tracking.protocol import SessionLike
+from .tracking.resume import load_session, replay
 from .tracking.session import Session
 from .tracking.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 
 __all__ = [
+    "AddObject",
+    "Box",
+    "ClearFrame",
+    "Entry",
+    "Mask",
+    "Points",
+    "Propagate",
+    "PromptLog",
+    "RemoveObject",
+    "RenameObject",
     "BatchError",
     "BatchItem",
     "BatchJob",
@@ -145,6 +172,7 @@ __all__ = [
     "ResultStore",
     "Sam2nbError",
     "Session",
+    "SessionLike",
     "SessionBusy",
     "SessionError",
     "StoreError",

@@ -60,3 +60,17 @@ def truncated_copy(src: Path, dst: Path, fraction: float) -> Path:
     data = Path(src).read_bytes()
     Path(dst).write_bytes(data[: int(len(data) * fraction)])
     return Path(dst)
+
+
+def short_clip(src: Path, dst: Path, frames: int = 8, max_side: int = 320) -> Path:
+    """The first ``frames`` frames of a video, shrunk, as a small mp4 of its own (mp4v)."""
+    import cv2
+
+    import sam2nb as s2
+
+    video = s2.open_video(src, end=frames, max_side=max_side)
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), video.fps, video.size)
+    for frame in video:
+        out.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    out.release()
+    return Path(dst)

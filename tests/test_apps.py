@@ -100,3 +100,26 @@ def test_image_segmenter_candidates_and_choice(engine, data_dir):
     assert s2.frame_prompts(app.session.log)[(0, 1)].box is None
     direct = s2.segment_image(engine, img, points=p.points, labels=p.labels)
     assert np.array_equal(app.session.candidates[1].masks, direct.masks)  # same as the API
+
+
+def test_a_click_reads_the_log_index_once_the_store_once_and_draws_once(engine, bedroom):
+    app = s2.VideoTracker(s2.open_video(bedroom, end=20), engine, threaded=False, save_dir=None)
+    queries, renders = [], []
+    store, scrubber = app.session.results, app.scrubber
+    query, render = store._query, scrubber.render
+    store._query = lambda *a: queries.append(a[0]) or query(*a)
+    scrubber.render = lambda f: renders.append(f) or render(f)
+    for i, (x, y) in enumerate([(450, 200), (470, 220), (300, 100)]):  # the first makes object 1
+        queries.clear()
+        renders.clear()
+        app.click(x, y, 0 if i == 2 else 1)
+        assert app.errors == []
+        assert renders == [0], f"click {i + 1} drew the frame {len(renders)} times"
+        assert len(queries) == 1 and queries[0].startswith("SELECT"), queries
+    # what the app drew is what the store holds (the masks came from the click's records)
+    drawn = app.scrubber.mask_png(0)
+    assert drawn is not None
+    app.scrubber._fresh.clear()
+    app.scrubber.masks_cache.drop()
+    again = app.scrubber.mask_png(0)
+    assert np.array_equal(drawn.rgba, again.rgba) and (drawn.x, drawn.y) == (again.x, again.y)

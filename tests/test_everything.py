@@ -10,7 +10,7 @@ from pycocotools import mask as mask_utils
 
 import sam2nb as s2
 from sam2nb.tracking.everything import check_knobs
-from sam2nb.widgets.picker import FILL, FILL_SELECTED, mask_colors, picker_layer
+from sam2nb.widgets.picker import FILL, FILL_SELECTED, PickerHost, mask_colors, picker_layer
 
 
 def _auto(masks: list[np.ndarray], frame_idx: int = 0) -> s2.AutoMasks:
@@ -159,12 +159,6 @@ def test_picker_layer_paints_selected_masks_strong_and_the_rest_faint(nested):
     assert picker_layer(disp, mask_colors(3), [], set()) == (None, None)
 
 
-@pytest.mark.parametrize("n", [1, 7, 40])
-def test_mask_colours_are_distinct(n):
-    cols = mask_colors(n)
-    assert len({tuple(c) for c in cols}) == n
-
-
 def _geometry(w: int, h: int) -> list[np.ndarray]:
     """Three masks of known geometry at a picture's size: a big box, a small box in it, a disc."""
     big = np.zeros((h, w), bool)
@@ -182,6 +176,7 @@ def test_image_segmenter_picks_masks_by_clicks_and_adds_them(data_dir):
 
     engine = s2.load("test", device="cpu")
     app = s2.ImageSegmenter(data_dir / "cars.jpg", engine, max_width=600)
+    assert isinstance(app, PickerHost)  # all the picker uses of its app
     w, h = app.session.size
     masks = _geometry(w, h)
     app.picker.show(_auto(masks))
@@ -223,6 +218,7 @@ def test_video_tracker_segments_a_frame_picks_and_tracks(bedroom):
     engine = s2.load("test", device="cpu")
     app = s2.VideoTracker(s2.open_video(bedroom, end=8), engine, save_dir=None, max_width=480,
                           threaded=False)  # fmt: skip
+    assert isinstance(app, PickerHost)
     app.scrubber.show(3)
     app.picker.run(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     found = app.picker.found

@@ -171,7 +171,7 @@ def test_import_errors_name_the_fix(sess, tmp_path):
 def _probe(path):
     import subprocess
 
-    from sam2nb.io.video import ffmpeg_exe
+    from sam2nb.media.writer import ffmpeg_exe
 
     return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
                           text=True).stderr  # fmt: skip

@@ -63,8 +63,3 @@ def test_notebooks_are_committed_without_outputs():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell.get("outputs") and cell.get("execution_count") is None, nb_path
-
-
-def test_modules_stay_small():
-    for path in (ROOT / "sam2nb").glob("*.py"):
-        assert len(path.read_text().splitlines()) <= 600, path

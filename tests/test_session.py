@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -192,62 +189,3 @@ def test_bounded_memory_stays_within_the_window(engine, bedroom):
     full.add_points(0, 1, CLICK, [1])
     full.run(max_frames=60, progress=False)
     assert full.state_frames() == 61
-
-
-def test_save_resume_in_a_fresh_process_and_continue(sess, tmp_path, bedroom):
-    sess.add_points(0, 1, CLICK, [1])
-    sess.add_object(2, name="second")
-    sess.add_box(0, 2, [100, 300, 700, 540])
-    sess.run(max_frames=40, progress=False)
-    folder = sess.save(tmp_path / "run")
-    meta = json.loads((folder / "session.json").read_text())
-    assert meta["model"] == "test" and meta["untrained"] and meta["sam2nb_version"]
-    assert [o["name"] for o in meta["objects"]] == ["child", "second"]
-    assert not list(folder.glob("*.tmp"))
-    # the same correction in this process and in a fresh one must agree
-    sess.add_points(25, 1, [(300, 300)], [0])
-    sess.run(start=25, max_frames=5, progress=False)
-    want = {f: sess.results.get(f, 1).rle["counts"].decode() for f in range(25, 31)}
-    script = f"""
-import json, sam2nb as s2
-s = s2.load_session({str(folder)!r})
-assert len(s.results) == 82 and list(s.objects) == [1, 2], (len(s.results), s.objects)
-s.add_points(25, 1, [(300, 300)], [0])
-s.run(start=25, max_frames=5, progress=False)
-print(json.dumps({{f: s.results.get(f, 1).rle["counts"].decode() for f in range(25, 31)}}))
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
-    assert got == want
-    saved = json.loads((folder / "session.json").read_text())  # autosaved by the resumed run
-    assert saved["prompt_log"][-1]["op"] == "propagate" and saved["prompt_log"][-1]["start"] == 25
-
-
-def test_resume_errors_name_the_fix(tmp_path, engine, bedroom, sess):
-    with pytest.raises(s2.SessionError, match="no session.json"):
-        s2.load_session(tmp_path)
-    sess.add_points(0, 1, CLICK, [1])
-    folder = sess.save(tmp_path / "run")
-    meta = json.loads((folder / "session.json").read_text())
-    meta["video"]["path"] = str(tmp_path / "moved.mp4")
-    (folder / "session.json").write_text(json.dumps(meta))
-    with pytest.raises(s2.SessionError, match="video="):
-        s2.load_session(folder)
-    resumed = s2.load_session(folder, video=bedroom)
-    assert resumed.prompt_frames(1) == [0]
-    with pytest.raises(s2.SessionError, match="pass the same video"):
-        s2.load_session(folder, video=s2.open_video(bedroom, end=50))
-
-
-def test_replay_prompt_log_on_another_variant(sess, tmp_path, bedroom):
-    sess.add_points(0, 1, CLICK, [1])
-    sess.run(max_frames=1, progress=False)
-    folder = sess.save(tmp_path / "run")
-    other = s2.load("tiny", random_weights=True)  # another variant: SAM 2.1-tiny at 1024 px
-    try:
-        again = s2.replay(folder, engine=other, progress=False)
-        assert again.engine.name == "tiny" and again.results.frames(1) == [0, 1]
-        assert [e["op"] for e in again.log] == [e["op"] for e in sess.log]
-    finally:
-        s2.load("test")

@@ -4,14 +4,14 @@ draw traffic recorded, the prompts checked on a real session (test model)."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
 
 import sam2nb as s2
 from sam2nb.media.overlay import runs
-from sam2nb.tracking.editor import frame_prompts
+from sam2nb.tracking.log import frame_prompts
+from sam2nb.widgets.canvas import BAND_INTERVAL, SHIFT_WINDOW
 
 
 def frontend(widget, content, buffers=()):
@@ -124,12 +124,27 @@ def test_frame_prompts_follow_the_log(log, want):
 
 
 # -- the prompt canvas (events in, draw traffic out) -----------------------------------------
+class Clock:
+    """A clock that moves only when the test moves it (no assertion depends on machine speed)."""
+
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 @pytest.fixture
-def pc():
-    return s2.PromptCanvas(s2.Viewport((640, 480), (320, 240)))
+def clock():
+    return Clock()
 
 
-def test_click_box_and_modifier(pc, sent):
+@pytest.fixture
+def pc(clock):
+    return s2.PromptCanvas(s2.Viewport((640, 480), (320, 240)), clock=clock)
+
+
+def test_click_box_and_modifier(pc, sent, clock):
     clicks, boxes = [], []
     pc.on_click(lambda x, y, lab: clicks.append((x, y, lab)))
     pc.on_box(boxes.append)
@@ -144,6 +159,11 @@ def test_click_box_and_modifier(pc, sent):
     mouse(mc, "mouse_down", 10.0, 10.0)
     mouse(mc, "mouse_up", 10.0, 10.0)
     assert clicks[-1][2] == 1  # the modifier applies to one click
+    key(mc, "Shift", shift=True)
+    clock.t += SHIFT_WINDOW * 1.5
+    mouse(mc, "mouse_down", 10.0, 10.0)
+    mouse(mc, "mouse_up", 10.0, 10.0)
+    assert clicks[-1][2] == 1  # Shift went down too long before the click
     key(mc, "n")
     mouse(mc, "mouse_down", 5.0, 5.0)
     mouse(mc, "mouse_up", 5.0, 5.0)
@@ -151,19 +171,25 @@ def test_click_box_and_modifier(pc, sent):
     mouse(mc, "mouse_down", 100.0, 90.0)
     mouse(mc, "mouse_up", 40.0, 30.0)  # dragged up-left: a box, sorted
     assert boxes == [[80.0, 60.0, 200.0, 180.0]]
-    assert len(clicks) == 4
+    assert len(clicks) == 5
 
 
-def test_drag_band_is_throttled_and_out_cancels(pc, sent, monkeypatch):
+def test_drag_band_is_throttled_and_out_cancels(pc, sent, clock):
     boxes = []
     pc.on_box(boxes.append)
     mc = pc.canvas
     mouse(mc, "mouse_move", 5.0, 5.0)  # no button down: nothing drawn
     assert sent == []
     mouse(mc, "mouse_down", 10.0, 10.0)
-    for i in range(50):  # 50 moves in a burst
+    for i in range(50):  # 50 moves in a burst (the clock stands still): one band
         mouse(mc, "mouse_move", 20.0 + i, 20.0 + i)
-    assert 1 <= len(sent) <= 3  # at most one band per 40 ms
+    assert len(sent) == 1
+    clock.t += BAND_INTERVAL / 2
+    mouse(mc, "mouse_move", 80.0, 80.0)
+    assert len(sent) == 1  # at most one band per BAND_INTERVAL (40 ms)
+    clock.t += BAND_INTERVAL
+    mouse(mc, "mouse_move", 90.0, 90.0)
+    assert len(sent) == 2
     assert all(len(m[0]) < 2000 for m in sent)  # vector commands, no pixels
     mouse(mc, "mouse_out", 300.0, 200.0)
     mouse(mc, "mouse_up", 300.0, 200.0)  # after leaving: no box
@@ -271,18 +297,21 @@ def test_scrubber_newest_request_wins(sess, monkeypatch):
     sc = s2.FrameScrubber(sess.video, sess, threaded=True)
     sc.wait()
     drawn = []
-    slow = threading.Event()
+    busy, go = threading.Event(), threading.Event()
     real = sc.render
 
     def render(i):
-        slow.wait(0.2)
+        busy.set()
+        assert go.wait(10)  # frame 0 is drawn only once every request is in
         drawn.append(i)
         real(i)
 
     monkeypatch.setattr(sc, "render", render)
-    for i in range(6):
-        sc.request(i)
-        time.sleep(0.01)
+    sc.request(0)
+    assert busy.wait(10)  # the render thread is on frame 0
+    for i in range(1, 6):
+        sc.request(i)  # each replaces the one before, not started yet
+    go.set()
     assert sc.wait(10)
-    assert drawn[-1] == 5 and len(drawn) < 6  # skipped what was overtaken
+    assert drawn == [0, 5]  # skipped what was overtaken
     sc.close()

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..io.export import ExportError
+from ..base.errors import ExportError
 from ..io.import_masks import read_masks
 
 BOUND_TH = 0.008

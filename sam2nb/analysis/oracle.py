@@ -17,6 +17,7 @@ import numpy as np
 
 from ..model.adapter import official_init_state
 from ..model.engine import Engine
+from ..tracking.log import as_log
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _official_steps(
     try:
         with torch.inference_mode(), engine.autocast():
             state = official_init_state(p, video_path)
-            for e in log:
+            for e in as_log(log).to_json():
                 op, f, o = e["op"], e.get("frame_idx"), e.get("obj_id")
                 if op == "points":
                     _, ids, m = p.add_new_points_or_box(
@@ -119,7 +120,7 @@ def run_session(sess: Any, log: list[dict]) -> dict[int, dict[int, np.ndarray]]:
             {o: t.float().cpu().numpy() for o, t in fr.logits.items()}
         )  # noqa: E501
 
-    for e in log:
+    for e in as_log(log).to_json():
         op = e["op"]
         if op == "add_object":
             sess.add_object(e["obj_id"])

@@ -15,13 +15,15 @@ import pandas as pd
 from pycocotools import mask as mask_utils
 
 from ..base.colors import color_of
-from ..io.export import ExportError, _check
+from ..base.errors import ExportError
+from ..io.outputs import check_range
+from ..tracking.protocol import SessionLike
 
 UNTRAINED_NOTE = "untrained test model: meaningless tracks"
 
 
 def track_table(
-    session: Any,
+    session: SessionLike,
     obj_ids: Iterable[int] | None = None,
     start: int = 0,
     end: int | None = None,
@@ -36,13 +38,16 @@ def track_table(
     also covers. ``df.attrs`` records the video, fps, model and whether it was untrained.
 
     Example:
-        >>> df = track_table(sess)  # doctest: +SKIP
-        >>> df.groupby("obj_id").speed.mean()  # doctest: +SKIP
-        >>> df.to_parquet("tracks.parquet")  # doctest: +SKIP
+        >>> _ = sess.run(progress=False)
+        >>> df = track_table(sess, progress=False)
+        >>> len(df), int(df.frame_idx.max())
+        (8, 7)
+        >>> speed = df.groupby("obj_id").speed.mean()
+        >>> df.to_parquet(folder + "/tracks.parquet")
     """
     from tqdm.auto import tqdm
 
-    ids, frames = _check(session, obj_ids, start, end)
+    ids, frames = check_range(session, obj_ids, start, end)
     fps = float(getattr(session.video, "fps", 0) or 0)
     rows: list[dict] = []
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):

@@ -36,3 +36,7 @@ class SessionBusy(SessionError):
 
 class OutOfMemory(ModelError):
     """The GPU ran out of memory; what was allocated is freed and the session is unchanged."""
+
+
+class ExportError(Sam2nbError, ValueError):
+    """An export cannot be done as asked (bad format, range, objects, or a clashing folder)."""

@@ -42,13 +42,13 @@ from .._version import __version__
 from ..base.errors import Sam2nbError, SessionError
 from ..base.files import atomic_write
 from ..base.jobs import as_stop
+from ..tracking.log import PROMPT_OPS, Entry, PromptLog, read_log
 
 STATUS = "status.json"
 WORK = ".work"
 DIRECTIONS = ("forward", "backward", "both")
 MEMORY = ("auto", "full", "bounded")
 DEFAULT_FORMATS = ("palette", "coco")
-PROMPT_OPS = ("points", "box", "mask")
 
 
 class BatchError(Sam2nbError, ValueError):
@@ -105,8 +105,8 @@ class BatchItem:
         self.video = str(self.video)
         if isinstance(self.prompts, os.PathLike):
             self.prompts = str(self.prompts)
-        if isinstance(self.prompts, tuple):
-            self.prompts = list(self.prompts)
+        if isinstance(self.prompts, (tuple, PromptLog)):
+            self.prompts = [e.to_json() if isinstance(e, Entry) else e for e in self.prompts]
         if not isinstance(self.prompts, (str, list)) or not self.prompts:
             raise BatchError(
                 f"{where}: 'prompts' must be a prompt-log JSON file, a saved-session folder "
@@ -389,29 +389,22 @@ def write_manifest(items: Iterable[BatchItem | dict], path: str | os.PathLike) -
     return p
 
 
-def load_prompts(item: BatchItem) -> list[dict]:
+def load_prompts(item: BatchItem) -> PromptLog:
     """The item's prompt log, without ``propagate`` entries.
 
     Raises:
         BatchError: no such file or folder, not a prompt log, or no click, box or mask in it.
     """
-    from ..tracking.prompts import OPS, read_log
-
-    if isinstance(item.prompts, list):
-        log = item.prompts
-        for i, e in enumerate(log):
-            if not isinstance(e, dict) or e.get("op") not in OPS:
-                raise BatchError(
-                    f"prompt entry {i} ({e!r}) needs an 'op', one of {', '.join(OPS)}."
-                )
-    else:
-        p = Path(item.prompts)
-        try:
+    try:
+        if isinstance(item.prompts, list):
+            log = PromptLog.from_json(item.prompts, "the prompts")
+        else:
+            p = Path(item.prompts)
             log = read_log(p / "session.json" if p.is_dir() else p)
-        except Sam2nbError as exc:
-            raise BatchError(str(exc)) from None
-    log = [e for e in log if e["op"] != "propagate"]
-    if not any(e["op"] in PROMPT_OPS for e in log):
+    except Sam2nbError as exc:
+        raise BatchError(str(exc)) from None
+    log = PromptLog(e for e in log if e.op != "propagate")
+    if not any(e.op in PROMPT_OPS for e in log):
         raise BatchError("the prompts hold no click, box or mask: nothing to track.")
     return log
 
@@ -464,7 +457,6 @@ def run_item(
     from ..io.export import export
     from ..media.video import open_video
     from ..model import engine as modelmod
-    from ..tracking.persist import apply
     from ..tracking.session import Session
 
     dest = Path(item.folder(out)).resolve()
@@ -492,8 +484,7 @@ def run_item(
         status["model_label"] = engine.label
         status["untrained"] = engine.untrained
         sess = Session(video, engine, memory=item.memory)
-        for e in log:
-            apply(sess, e)
+        log.replay(sess)
         status["frames_tracked"] = sess.run(direction=item.direction, progress=False, stop=stop)
         status["track_seconds"] = round(time.perf_counter() - t0, 3)
         stopped = as_stop(stop, SessionError)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import collections
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..base.errors import SessionError
-from ..base.jobs import as_stop, first_line
+from ..base.jobs import Job, as_stop, first_line
 from .items import (
     BatchError,
     BatchItem,
@@ -469,7 +468,16 @@ def _dispatch(
 
 
 class BatchJob:
-    """A batch running in a background thread, so a notebook stays usable.
+    """A batch running in a background :class:`~sam2nb.base.jobs.Job`, so a notebook stays usable.
+
+    The manifest is read and Ray is started in the calling thread (a bad manifest fails at
+    once); :func:`run_batch` runs in the job's thread, and a Ray instance started here is shut
+    down when it ends (unless ``keep_ray=True``).
+
+    Args:
+        manifest: as for :func:`run_batch`.
+        out: the batch folder.
+        **kwargs: :func:`run_batch`'s other arguments and the items' default fields.
 
     Example:
         >>> job = s2.start_batch(items, "out", model="test")  # doctest: +SKIP
@@ -477,42 +485,45 @@ class BatchJob:
     """
 
     def __init__(self, manifest: Any, out: str | os.PathLike, **kwargs: Any):
-        self._stop = threading.Event()
-        self.report: BatchReport | None = None
-        self.error: BaseException | None = None
         fields = {k: kwargs.pop(k) for k in list(kwargs) if k in BatchItem.__dataclass_fields__}
         # a bad manifest fails here, and Ray starts here: in the caller's (main) thread
         items = read_manifest(manifest, **fields)
-        self._keep = kwargs.pop("keep_ray", False)
-        self._started = _start_ray(kwargs.get("address"), kwargs.get("workers"))
-        self._thread = threading.Thread(
-            target=self._run, args=(items, out, kwargs), name="sam2nb-batch", daemon=True
-        )
-        self._thread.start()
+        keep = kwargs.pop("keep_ray", False)
+        started = _start_ray(kwargs.get("address"), kwargs.get("workers"))
 
-    def _run(self, items: list[BatchItem], out: Any, kwargs: dict) -> None:
-        try:
-            self.report = run_batch(items, out, stop=self._stop, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to wait()
-            self.error = exc
-        finally:
-            if self._started and not self._keep:
+        def shutdown() -> None:
+            if started and not keep:
                 import ray
 
                 ray.shutdown()
 
+        self._job = Job(
+            lambda job: run_batch(items, out, stop=job, **kwargs), name="sam2nb-batch",
+            on_done=shutdown,
+        ).start()  # fmt: skip
+
+    @property
+    def report(self) -> BatchReport | None:
+        """The :class:`BatchReport` once the batch finished or stopped (else None)."""
+        return self._job.result
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception the batch raised (None if it did not)."""
+        return self._job.error
+
     @property
     def running(self) -> bool:
         """True until the batch has finished or stopped."""
-        return self._thread.is_alive()
+        return self._job.running
 
     def stop(self) -> None:
         """Abandon the items running now (a rerun redoes them); finished ones stay."""
-        self._stop.set()
+        self._job.stop()
 
     def wait(self, timeout: float | None = None) -> BatchReport | None:
         """Wait for the end and return the report (re-raises the batch's error)."""
-        self._thread.join(timeout)
+        self._job.wait(timeout)
         if self.error is not None:
             raise self.error
         return self.report

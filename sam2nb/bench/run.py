@@ -67,7 +67,7 @@ def click_points(k: int, width: int, height: int) -> list[tuple[float, float]]:
     the frame; the others are spread over it.
 
     Example:
-        >>> click_points(2, 300, 100)
+        >>> [(round(x, 3), round(y, 3)) for x, y in click_points(2, 300, 100)]
         [(100.0, 35.0), (200.0, 65.0)]
         >>> click_points(2, 960, 540)[0]
         (210.0, 350.0)

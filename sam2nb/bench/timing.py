@@ -140,13 +140,13 @@ def environment(device: Any = None) -> dict[str, str]:
     import torch
 
     from .._version import __version__
-    from ..model.info import _nvidia_smi
+    from ..model.info import nvidia_smi
 
     gpu, driver = "", ""
     dev = device if device is not None else torch.device("cpu")
     if dev.type == "cuda":
         gpu = torch.cuda.get_device_name(dev)
-        driver = _nvidia_smi()[1] or ""
+        driver = nvidia_smi()[1] or ""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import SessionError
+from ..tracking.log import PROMPT_OPS, Box, Points, PromptLog, read_log
 
 HELP_SPEC = "FRAME:X,Y[:OBJ] (OBJ defaults to 1)"
 
@@ -45,11 +46,9 @@ def _parse(spec: str, what: str, ncoords: int) -> tuple[int, list[float], int]:
     return frame, coords, obj
 
 
-def prompt_log(args: argparse.Namespace) -> list[dict]:
+def prompt_log(args: argparse.Namespace) -> PromptLog:
     """The session prompt log the command line describes (files first, then flags)."""
-    from ..tracking.prompts import read_log
-
-    log: list[dict] = list(read_log(args.prompts)) if args.prompts else []
+    log = read_log(args.prompts) if args.prompts else PromptLog()
     clicks: dict[tuple[int, int], tuple[list, list]] = {}
     for spec, label in [(s, 1) for s in args.point] + [(s, 0) for s in args.neg]:
         frame, xy, obj = _parse(spec, "--point" if label else "--neg", 2)
@@ -64,12 +63,10 @@ def prompt_log(args: argparse.Namespace) -> list[dict]:
         frame, obj = key
         pts, labs = clicks.get(key, (None, None))
         if key in boxes:
-            log.append({"op": "box", "frame_idx": frame, "obj_id": obj, "box": boxes[key],
-                        "points": pts, "labels": labs})  # fmt: skip
+            log.append(Box(frame, obj, boxes[key], pts, labs))
         else:
-            log.append({"op": "points", "frame_idx": frame, "obj_id": obj, "points": pts,
-                        "labels": labs})  # fmt: skip
-    if not any(e["op"] in ("points", "box", "mask") for e in log):
+            log.append(Points(frame, obj, pts, labs))
+    if not any(e.op in PROMPT_OPS for e in log):
         raise SessionError(
             "Nothing to track: give at least one --point FRAME:X,Y (or --box, or --prompts FILE)."
         )
@@ -110,7 +107,6 @@ def cmd_track(args: argparse.Namespace) -> int:
     """Run ``sam2nb track``."""
     from ..media.video import open_video
     from ..model import engine as modelmod
-    from ..tracking.persist import apply
     from ..tracking.session import Session
 
     log = prompt_log(args)  # bad prompts fail before the model loads
@@ -122,9 +118,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     sess = Session(video, engine, memory=args.memory)
     try:
-        for e in log:
-            if e["op"] != "propagate":
-                apply(sess, e)
+        PromptLog(e for e in log if e.op != "propagate").replay(sess)
         sess.run(direction=args.direction, progress=not args.quiet)
         if args.save_session:
             sess.save(args.save_session)

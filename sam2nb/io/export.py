@@ -25,32 +25,27 @@ is started again; picture sequences resume where they stopped.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from .._version import __version__
-from ..base.errors import Sam2nbError
+from ..base.errors import ExportError
 from ..base.files import atomic_write
 from ..base.jobs import as_stop
+from ..tracking.protocol import SessionLike
+from .outputs import ExportResult, check_range, frame_name, png_bytes, write_file
 
 FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot", "mp4", "cutout", "cutout_webm",
            "effect", "remove")  # fmt: skip
 VIDEO_FORMATS = ("mp4", "cutout_webm", "effect", "remove")
 STATE = ".sam2nb-export.json"
-
-
-class ExportError(Sam2nbError, ValueError):
-    """An export cannot be done as asked (bad format, range, objects, or a clashing folder)."""
 
 
 def davis_palette() -> list[int]:
@@ -71,62 +66,6 @@ def davis_palette() -> list[int]:
             c >>= 3
         pal += [r, g, b]
     return pal
-
-
-@dataclass
-class ExportResult:
-    """What an export wrote.
-
-    Attributes:
-        format: the format name.
-        out: the output folder.
-        files: files written by this call (kept ones not counted).
-        kept: files found complete from an earlier, interrupted run.
-        frames: frames exported.
-        stopped: True if it was stopped before the end (run it again to resume).
-        resumed: True if it went on from an interrupted export of the same results.
-        seconds: wall time.
-        manifest: the manifest's path (None when stopped).
-    """
-
-    format: str
-    out: Path
-    files: int = 0
-    kept: int = 0
-    frames: int = 0
-    stopped: bool = False
-    resumed: bool = False
-    seconds: float = 0.0
-    manifest: Path | None = None
-    paths: list[Path] = field(default_factory=list, repr=False)
-
-
-def _png(arr: np.ndarray, palette: list[int] | None = None) -> bytes:
-    """A 2-D uint8 array as a gray PNG, or as an indexed PNG with ``palette``."""
-    img = Image.fromarray(np.ascontiguousarray(arr, np.uint8))
-    if palette is not None:
-        img.putpalette(palette)  # an L image becomes P with these indices
-    buf = io.BytesIO()
-    img.save(buf, "PNG", compress_level=6)
-    return buf.getvalue()
-
-
-def _check(session: Any, obj_ids: Iterable[int] | None, start: int, end: int | None) -> tuple:
-    known = list(session.objects)
-    ids = known if obj_ids is None else [int(o) for o in obj_ids]
-    missing = [o for o in ids if o not in session.objects]
-    if missing:
-        raise ExportError(f"No object {missing} in the session (objects: {known}).")
-    if not ids:
-        raise ExportError("The session has no objects to export: add and track one first.")
-    n = len(session.video)
-    stop = n if end is None else int(end)
-    if not (0 <= int(start) < stop <= n):
-        raise ExportError(
-            f"Frames start={start}, end={end} are not a range of the video's {n} frames "
-            f"(0 <= start < end <= {n})."
-        )
-    return ids, range(int(start), stop)
 
 
 def _fingerprint(session: Any) -> list:
@@ -201,7 +140,7 @@ def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
         },  # fmt: skip
         "frames": [settings["start"], settings["end"]],
         "files": res.files + res.kept,
-        "prompt_log": session.log,
+        "prompt_log": session.log.to_json(),
     }
     path = res.out / "manifest.json"
     atomic_write(path, fsync=False, data=json.dumps(man, indent=1, default=str).encode())
@@ -239,7 +178,7 @@ def _frames(
 
 
 def export(
-    session: Any,
+    session: SessionLike,
     out: str | os.PathLike,
     format: str = "png",
     *,
@@ -275,12 +214,14 @@ def export(
         ExportError: an unknown format, object or frame range, or a clashing folder.
 
     Example:
-        >>> s2.export(sess, "out/masks", "palette")  # doctest: +SKIP
-        ExportResult(format='palette', out=PosixPath('out/masks'), files=200, ...)
+        >>> _ = sess.run(progress=False)
+        >>> res = s2.export(sess, folder + "/masks", "palette", progress=False)
+        >>> res.frames, res.files, res.manifest.name
+        (8, 8, 'manifest.json')
     """
     if format not in FORMATS:
         raise ExportError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
-    ids, frames = _check(session, obj_ids, start, end)
+    ids, frames = check_range(session, obj_ids, start, end)
     if format == "palette" and max(ids) > 255:
         raise ExportError("Palette PNGs hold object ids 1..255; export fewer or renumber them.")
     outp = Path(out).expanduser()
@@ -330,20 +271,6 @@ def _run(
         _DOCUMENTS[format](session, outp, ids, frames, progress, stopped, res)
 
 
-def _name(f: int) -> str:
-    return f"{f:05d}.png"
-
-
-def _write(path: Path, make: Callable[[], bytes], res: ExportResult) -> None:
-    if res.resumed and path.exists():
-        res.kept += 1
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, fsync=False, data=make())
-    res.files += 1
-    res.paths.append(path)
-
-
 def _binary(session: Any, rec: Any) -> np.ndarray:
     if rec is None:
         return np.zeros((session.video.height, session.video.width), np.uint8)
@@ -352,14 +279,16 @@ def _binary(session: Any, rec: Any) -> np.ndarray:
 
 def _seq_png(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
     for o in ids:
-        _write(out / str(o) / _name(f), lambda o=o: _png(_binary(session, recs.get(o))), res)
+        write_file(
+            out / str(o) / frame_name(f), lambda o=o: png_bytes(_binary(session, recs.get(o))), res
+        )
 
 
 def _seq_sav(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
     video = Path(session.video.name).stem
     for o in ids:
-        path = out / video / f"{o:03d}" / _name(f)
-        _write(path, lambda o=o: _png(_binary(session, recs.get(o))), res)
+        path = out / video / f"{o:03d}" / frame_name(f)
+        write_file(path, lambda o=o: png_bytes(_binary(session, recs.get(o))), res)
 
 
 def _seq_palette(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
@@ -368,9 +297,9 @@ def _seq_palette(session: Any, out: Path, f: int, ids: list, recs: dict, res: Ex
         for o in ids:  # later ids win where masks overlap
             if o in recs:
                 lab[recs[o].mask()] = o
-        return _png(lab, davis_palette())
+        return png_bytes(lab, davis_palette())
 
-    _write(out / _name(f), make, res)
+    write_file(out / frame_name(f), make, res)
 
 
 def _seq_cutout(session: Any, out: Path, f: int, ids: list, recs: dict, res: ExportResult) -> None:
@@ -422,7 +351,7 @@ def _doc_coco(
                                            "video": session.video.name}))  # fmt: skip
         cats = [{"id": o, "name": session.objects[o].name} for o in ids]
         fh.write(', "categories": ' + json.dumps(cats) + ', "images": [')
-        fh.write(", ".join(json.dumps({"id": f, "file_name": _name(f).replace(".png", ".jpg"),
+        fh.write(", ".join(json.dumps({"id": f, "file_name": frame_name(f).replace(".png", ".jpg"),
                                         "frame_idx": f, "width": w, "height": h})
                            for f in frames))  # fmt: skip
         fh.write('], "annotations": [')
@@ -453,7 +382,7 @@ def _doc_ytvis(
     path = out / "ytvis.json"
     tmp = path.with_name(path.name + ".tmp")
     video = {"id": 1, "width": w, "height": h, "length": len(frames),
-             "file_names": [_name(f).replace(".png", ".jpg") for f in frames],
+             "file_names": [frame_name(f).replace(".png", ".jpg") for f in frames],
              "frame_idx": [frames.start, frames.stop]}  # fmt: skip
     with open(tmp, "w") as fh:
         cats = [{"id": o, "name": session.objects[o].name} for o in ids]

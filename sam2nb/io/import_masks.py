@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .export import ExportError
+from ..base.errors import ExportError
 
 
 def _frame_of(name: str) -> int | None:

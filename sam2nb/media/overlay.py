@@ -115,8 +115,8 @@ def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     r"""Encode an ``(H, W, 3)`` uint8 RGB image as JPEG bytes.
 
     Example:
-        >>> encode_jpeg(np.zeros((8, 8, 3), np.uint8))[:2]
-        b'\\xff\\xd8'
+        >>> encode_jpeg(np.zeros((8, 8, 3), np.uint8)).startswith(b"\xff\xd8")  # JPEG's marker
+        True
     """
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"JPEG quality must be 1..100, got {quality}")

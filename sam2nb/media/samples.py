@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.download import cache_dir, fetch
 from ..base.errors import CheckpointError, VideoError
 
 _RAW = "https://raw.githubusercontent.com/facebookresearch"
@@ -54,8 +55,6 @@ def _sha256(p: Path) -> str:
 
 
 def _samples_dir() -> Path:
-    from ..model.checkpoints import cache_dir
-
     d = cache_dir() / "samples"
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -79,10 +78,8 @@ def sample_path(name: str, download: bool = True, progress: bool = True) -> Path
         return dest
     if not download:
         return None
-    from ..model.checkpoints import _fetch
-
     try:
-        _fetch(url, dest, None, progress=progress, stop=None, timeout=10)
+        fetch(url, dest, None, progress=progress, stop=None, timeout=10)
     except (CheckpointError, OSError):
         return None
     if _sha256(dest) != sha:
@@ -93,7 +90,7 @@ def sample_path(name: str, download: bool = True, progress: bool = True) -> Path
 
 def synthetic_video(path: str | os.PathLike | None = None, frames: int = 60) -> Path:
     """Write (once) a 640x360 clip of two coloured discs crossing a textured background."""
-    from ..io.video import H264, VideoWriter
+    from .writer import H264, VideoWriter
 
     out = Path(path) if path else _samples_dir() / "synthetic.mp4"
     if out.is_file():

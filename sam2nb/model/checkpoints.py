@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.download import CACHE_ENV, cache_dir, fetch, part_path
 from ..base.errors import CheckpointError, ModelError
 
 #: Environment variable naming the cache folder (checkpoints go to ``$SAM2NB_CACHE/checkpoints``).
-CACHE_ENV = "SAM2NB_CACHE"
 
 _SAM21_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 _SAM2_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2/072824/"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -182,24 +179,6 @@ def get_spec(variant: str | ModelSpec) -> ModelSpec:
     )
 
 
-def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    """Return the folder checkpoints are cached in (not created).
-
-    Order: the ``path`` argument, then ``$SAM2NB_CACHE/checkpoints``, then
-    ``~/.cache/sam2nb/checkpoints``.
-
-    Example:
-        >>> cache_dir("/tmp/ckpts")
-        PosixPath('/tmp/ckpts')
-    """
-    if path is not None:
-        return Path(path).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser() / "checkpoints"
-    return Path.home() / ".cache" / "sam2nb" / "checkpoints"
-
-
 def checkpoint_path(variant: str | ModelSpec, cache: str | os.PathLike | None = None) -> Path:
     """Return where a variant's checkpoint lives (or would live) in the cache.
 
@@ -248,7 +227,7 @@ def list_models(cache: str | os.PathLike | None = None) -> list[CachedModel]:
             rows.append(CachedModel(spec, None, "built in"))
             continue
         path = checkpoint_path(spec, cache)
-        part = _part_path(path)
+        part = part_path(path)
         if path.is_file():
             size = path.stat().st_size
             ok = spec.num_bytes is None or size == spec.num_bytes
@@ -274,10 +253,6 @@ def format_models(cache: str | os.PathLike | None = None) -> str:
         )
     lines.append(f"cache folder: {cache_dir(cache)} (set ${CACHE_ENV} or pass --cache to change)")
     return "\n".join(lines)
-
-
-def _part_path(path: Path) -> Path:
-    return path.with_name(path.name + ".part")
 
 
 def verify_checkpoint(
@@ -392,100 +367,5 @@ def download(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     source = url or spec.url
-    _fetch(source, dest, spec.num_bytes, progress=progress, stop=stop, timeout=timeout)
+    fetch(source, dest, spec.num_bytes, progress=progress, stop=stop, timeout=timeout)
     return verify_checkpoint(dest, spec)
-
-
-def _offline_message(url: str, dest: Path, reason: object) -> str:
-    return (
-        f"Could not download {url} ({reason}). If this machine is offline, download that file on "
-        f"a machine that is online and copy it to exactly {dest} (or point ${CACHE_ENV} at a "
-        "folder whose checkpoints/ holds it), then run again."
-    )
-
-
-def _fetch(
-    url: str,
-    dest: Path,
-    expected: int | None,
-    *,
-    progress: bool,
-    stop: threading.Event | None,
-    timeout: float,
-) -> None:
-    """Stream ``url`` to ``dest`` through ``dest.part``, resuming, then rename."""
-    from tqdm.auto import tqdm
-
-    part = _part_path(dest)
-    have = part.stat().st_size if part.is_file() else 0
-    total = expected
-    if expected is not None and have > expected:
-        part.unlink()
-        have = 0
-    if expected is not None and have == expected:
-        os.replace(part, dest)
-        return
-    req = urllib.request.Request(url, headers={"User-Agent": "sam2nb"})
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # range not satisfiable: the part file is already whole
-            resp = None
-        else:
-            raise CheckpointError(_offline_message(url, dest, f"HTTP {exc.code}")) from None
-    except (TimeoutError, urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CheckpointError(_offline_message(url, dest, reason)) from None
-    if resp is not None:
-        with resp:
-            if have and resp.status != 206:  # server ignored the range: start over
-                have = 0
-            length = resp.headers.get("Content-Length")
-            total = have + int(length) if length is not None else expected
-            if expected is not None and total is not None and total != expected:
-                raise CheckpointError(
-                    f"The server offers {total:,} bytes for {url} but the official file is "
-                    f"{expected:,} bytes. Check the URL or mirror."
-                )
-            mode = "ab" if have else "wb"
-            bar = tqdm(
-                total=total,
-                initial=have,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dest.name,
-                disable=not progress,
-            )
-            try:
-                with open(part, mode) as fh:
-                    while True:
-                        if stop is not None and stop.is_set():
-                            raise CheckpointError(
-                                f"Download of {dest.name} stopped at {fh.tell():,} bytes; the "
-                                f"partial file {part} is kept and the next download resumes it."
-                            )
-                        try:
-                            chunk = resp.read(_CHUNK)
-                        except (TimeoutError, OSError) as exc:
-                            raise CheckpointError(
-                                f"Download of {url} broke off after {fh.tell():,} bytes ({exc}). "
-                                f"The partial file {part} is kept: run the same download again "
-                                "to resume it."
-                            ) from None
-                        if not chunk:
-                            break
-                        fh.write(chunk)
-                        bar.update(len(chunk))
-            finally:
-                bar.close()
-    size = part.stat().st_size if part.is_file() else 0
-    want = expected if expected is not None else total
-    if want is not None and size != want:
-        raise CheckpointError(
-            f"Download of {url} ended at {size:,} of {want:,} bytes. The partial file {part} is "
-            "kept: run the same download again to resume it."
-        )
-    os.replace(part, dest)

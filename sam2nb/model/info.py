@@ -99,7 +99,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _nvidia_smi() -> tuple[list[str], str | None, str | None]:
+def nvidia_smi() -> tuple[list[str], str | None, str | None]:
     """Return (GPU names, driver version, driver's CUDA version) from nvidia-smi, if present."""
     exe = shutil.which("nvidia-smi")
     if not exe:
@@ -125,7 +125,7 @@ def collect(cache: str | None = None) -> SystemInfo:
     from . import device as devmod
 
     info = SystemInfo(python=platform.python_version(), platform=platform.platform())
-    info.nvidia_gpus, info.driver_version, info.driver_cuda = _nvidia_smi()
+    info.nvidia_gpus, info.driver_version, info.driver_cuda = nvidia_smi()
     try:
         import torch
     except ImportError:

@@ -15,9 +15,20 @@ import numpy as np
 from ..base.colors import default_color, parse_color
 from ..base.errors import PromptError, SessionError
 from ..media.video import to_rgb8
-from .editor import FramePrompts, frame_prompts
 from .image import ImagePrediction, segment_image
-from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points, entry
+from .log import (
+    AddObject,
+    Box,
+    ClearFrame,
+    Entry,
+    FramePrompts,
+    Mask,
+    Points,
+    PromptLog,
+    RemoveObject,
+    RenameObject,
+)
+from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
 from .store import FrameResult, ResultStore
 
 
@@ -36,10 +47,15 @@ class ImageSession:
         results: the chosen masks, in a :class:`~sam2nb.ResultStore` (frame 0).
 
     Example:
-        >>> img = ImageSession(s2.read_image("photo.jpg"), engine)  # doctest: +SKIP
-        >>> img.add_object(name="cat")  # doctest: +SKIP
-        >>> img.add_points(0, 1, [(120, 80)], [1]).records[1].area  # doctest: +SKIP
-        >>> img.choose(1, 2)  # the third candidate instead  # doctest: +SKIP
+        >>> img = ImageSession(s2.read_image(photo), engine)  # photo: a picture file
+        >>> img.add_object(name="disc")
+        TrackedObject(obj_id=1, name='disc', color=(31, 119, 180))
+        >>> img.add_points(0, 1, [(170, 210)], [1]).records[1].area > 0
+        True
+        >>> len(img.candidates[1].masks)  # one click: three candidates
+        3
+        >>> img.choose(1, 2).frame_idx  # the third candidate instead
+        0
     """
 
     def __init__(self, image: Any, engine: Any = None):
@@ -55,7 +71,7 @@ class ImageSession:
 
         self.video = open_video(self.image[None])  # one frame: exports treat it as a video
         self.objects: dict[int, TrackedObject] = {}
-        self.log: list[dict] = []
+        self.log = PromptLog()
         self.candidates: dict[int, ImagePrediction] = {}
         self.choice: dict[int, int] = {}
         self.results = ResultStore(w, h)
@@ -72,7 +88,21 @@ class ImageSession:
         rgb = default_color(oid) if color is None else parse_color(color)
         obj = TrackedObject(oid, name if name is not None else f"object {oid}", rgb)
         self.objects[oid] = obj
-        self.log.append(entry("add_object", obj_id=oid, name=obj.name, color=list(rgb)))
+        self.log.append(AddObject(oid, obj.name, rgb))
+        return obj
+
+    def rename_object(
+        self, obj_id: int, name: str | None = None, color: Any = None
+    ) -> TrackedObject:
+        """Give an object another name or colour (None: keep it)."""
+        o = self._check_obj(obj_id)
+        obj = self.objects[o]
+        rgb = None if color is None else parse_color(color)
+        if name is not None:
+            obj.name = str(name)
+        if rgb is not None:
+            obj.color = rgb
+        self.log.append(RenameObject(o, None if name is None else str(name), rgb))
         return obj
 
     def remove_object(self, obj_id: int) -> None:
@@ -82,7 +112,7 @@ class ImageSession:
         self.candidates.pop(o, None)
         self.choice.pop(o, None)
         self.results.delete(obj_id=o)
-        self.log.append(entry("remove_object", obj_id=o))
+        self.log.append(RemoveObject(o))
 
     def _check_obj(self, obj_id: Any) -> int:
         o = check_obj_id(obj_id)
@@ -108,10 +138,7 @@ class ImageSession:
         pts, lab = check_points(points, labels, *self.size)
         if pts is None:
             raise PromptError("add_points needs at least one point.")
-        e = entry(
-            "points", frame_idx=f, obj_id=o, points=pts.tolist(), labels=lab.tolist(), clear=clear
-        )
-        return self._run(o, e)
+        return self._run(o, Points(f, o, pts.tolist(), lab.tolist(), clear))
 
     def add_box(
         self, frame_idx: int, obj_id: int, box: Any, points: Any = None, labels: Any = None
@@ -122,18 +149,15 @@ class ImageSession:
         if b is None:
             raise PromptError("add_box needs a box [x0, y0, x1, y1].")
         pts, lab = check_points(points, labels, *self.size)
-        e = entry(
-            "box", frame_idx=f, obj_id=o, box=b.tolist(),
-            points=None if pts is None else pts.tolist(),
-            labels=None if lab is None else lab.tolist(),
-        )  # fmt: skip
+        e = Box(f, o, b.tolist(), None if pts is None else pts.tolist(),
+                None if lab is None else lab.tolist())  # fmt: skip
         return self._run(o, e)
 
     def add_mask(self, frame_idx: int, obj_id: int, mask: Any) -> FrameResult:
         """Set an object's mask directly (no model call)."""
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
         m, rle = check_mask(mask, *self.size)
-        self.log.append(entry("mask", frame_idx=f, obj_id=o, rle=rle))
+        self.log.append(Mask(f, o, rle))
         self.candidates.pop(o, None)
         self.choice.pop(o, None)
         self.results.put(0, [o], m[None], scores=[1.0], ious=[None])
@@ -147,11 +171,11 @@ class ImageSession:
             self.candidates.pop(o, None)
             self.choice.pop(o, None)
             self.results.delete(obj_id=o)
-        self.log.append(entry("clear_frame", frame_idx=0, obj_id=obj_id))
+        self.log.append(ClearFrame(0, None if obj_id is None else int(obj_id)))
         return self.frame(0)
 
-    def _run(self, o: int, e: dict) -> FrameResult:
-        p = frame_prompts([*self.log, e]).get((0, o), FramePrompts())
+    def _run(self, o: int, e: Entry) -> FrameResult:
+        p = PromptLog([e]).get(0, o) if isinstance(e, Box) else self._after(o, e)
         multimask = len(p.points) == 1 and p.box is None
         pred = segment_image(
             self.engine, self.image,
@@ -164,6 +188,13 @@ class ImageSession:
         self.choice[o] = int(np.argmax(pred.scores))
         self._store(o)
         return self.frame(0)
+
+    def _after(self, o: int, e: Points) -> FramePrompts:
+        """The object's prompts once ``e`` is added (without adding it yet)."""
+        cur = self.log.get(0, o)
+        if e.clear or cur.mask is not None:
+            cur = FramePrompts()
+        return FramePrompts([*cur.points, *e.points], [*cur.labels, *e.labels], cur.box)
 
     def choose(self, obj_id: int, index: int) -> FrameResult:
         """Pick candidate ``index`` (0-based) as the object's mask."""
@@ -195,8 +226,7 @@ class ImageSession:
 
     def prompt_frames(self, obj_id: int | None = None) -> list[int]:
         """``[0]`` if anything (for the object) is prompted, else ``[]``."""
-        keys = frame_prompts(self.log)
-        return [0] if any(obj_id is None or k[1] == obj_id for k in keys) else []
+        return self.log.frames(obj_id)
 
     @property
     def untrained(self) -> bool:

@@ -1,26 +1,18 @@
-"""Objects and the prompt log of a tracking session.
+"""What a prompt is made of: objects, and the checks every click, box and mask passes.
 
-The prompt log is a JSON list of operations (``add_object``, ``points``, ``box``, ``mask``,
-``clear_frame``, ``remove_object``, ``propagate``) in the order they happened. It is what a
-saved session replays, what ``sam2nb track --prompts FILE`` reads, and what you can replay on
-another model variant.
+The checks are shared by video and image sessions; the record of prompts is the typed
+:class:`~sam2nb.tracking.log.PromptLog`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..base.errors import PromptError
-
-OPS = ("add_object", "points", "box", "mask", "clear_frame", "remove_object", "propagate")
 
 
 @dataclass
@@ -83,43 +75,6 @@ def _is_np_int(v: Any) -> bool:
         return isinstance(v, np.integer)
     except ImportError:  # pragma: no cover
         return False
-
-
-def entry(op: str, **fields: Any) -> dict:
-    """A prompt-log entry (with the time it was made).
-
-    Example:
-        >>> entry("points", frame_idx=0, obj_id=1, points=[[5, 5]], labels=[1])["op"]
-        'points'
-    """
-    if op not in OPS:
-        raise PromptError(f"unknown prompt-log operation {op!r}; known: {', '.join(OPS)}.")
-    return {"op": op, **fields, "t": round(time.time(), 3)}
-
-
-def read_log(path: str | os.PathLike) -> list[dict]:
-    """Read a prompt log: a JSON list of entries, or a saved session's ``session.json``.
-
-    Raises:
-        PromptError: the file is missing, not JSON, or has an entry without a known ``op``.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise PromptError(f"No prompt file at {p}.")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise PromptError(f"{p} is not valid JSON ({exc}).") from exc
-    log = data.get("prompt_log") if isinstance(data, dict) else data
-    if not isinstance(log, list):
-        raise PromptError(
-            f"{p} must hold a list of prompt entries, e.g. "
-            '[{"op": "points", "frame_idx": 0, "obj_id": 1, "points": [[x, y]], "labels": [1]}].'
-        )
-    for i, e in enumerate(log):
-        if not isinstance(e, dict) or e.get("op") not in OPS:
-            raise PromptError(f"{p}: entry {i} ({e!r}) needs an 'op', one of {', '.join(OPS)}.")
-    return log
 
 
 def check_points(

@@ -20,7 +20,19 @@ from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
-from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points, entry
+from .log import (
+    AddObject,
+    Box,
+    ClearFrame,
+    Entry,
+    Mask,
+    Points,
+    PromptLog,
+    Propagate,
+    RemoveObject,
+    RenameObject,
+)
+from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
 from .store import FrameResult, ResultStore
 
 DIRECTIONS = ("forward", "backward", "both")
@@ -49,11 +61,13 @@ class Session:
 
     Example:
         >>> import sam2nb as s2
-        >>> sess = s2.Session("bedroom.mp4", s2.load("test"))  # doctest: +SKIP
-        >>> sess.add_object(name="child")  # doctest: +SKIP
-        >>> sess.add_points(0, 1, [(450, 200)], [1])  # doctest: +SKIP
-        >>> for fr in sess.propagate():  # doctest: +SKIP
-        ...     print(fr.frame_idx, fr.records[1].area)
+        >>> sess = s2.Session(s2.open_video(clip, end=8), s2.load("test"))  # clip: a video file
+        >>> sess.add_object(name="disc")
+        TrackedObject(obj_id=1, name='disc', color=(31, 119, 180))
+        >>> sess.add_points(0, 1, [(120, 180)], [1]).obj_ids
+        [1]
+        >>> [fr.frame_idx for fr in sess.propagate(progress=False)]
+        [0, 1, 2, 3, 4, 5, 6, 7]
     """
 
     def __init__(
@@ -90,7 +104,7 @@ class Session:
         else:
             self.results = ResultStore(self.video.width, self.video.height, results)
         self.objects: dict[int, TrackedObject] = {}
-        self.log: list[dict] = []
+        self.log = PromptLog()
         self.autosave_dir = None
         self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
@@ -173,8 +187,8 @@ class Session:
         """Add an object to track (it needs a prompt before propagation).
 
         Example:
-            >>> sess.add_object(name="dog", color="orange")  # doctest: +SKIP
-            TrackedObject(obj_id=1, name='dog', color=(255, 165, 0))
+            >>> sess.add_object(name="dog", color="orange")
+            TrackedObject(obj_id=2, name='dog', color=(255, 165, 0))
         """
         self._check_idle()
         oid = max(self.objects, default=0) + 1 if obj_id is None else check_obj_id(obj_id)
@@ -183,7 +197,29 @@ class Session:
         rgb = default_color(oid) if color is None else parse_color(color)
         obj = TrackedObject(oid, str(name) if name is not None else f"object {oid}", rgb)
         self.objects[oid] = obj
-        self.log.append(entry("add_object", obj_id=oid, name=obj.name, color=list(rgb)))
+        self.log.append(AddObject(oid, obj.name, rgb))
+        return obj
+
+    def rename_object(
+        self, obj_id: int, name: str | None = None, color: Any = None
+    ) -> TrackedObject:
+        """Give an object another name or colour (None: keep it); logged like any change.
+
+        Example:
+            >>> sess.rename_object(1, name="cat", color="#ff8000")
+            TrackedObject(obj_id=1, name='cat', color=(255, 128, 0))
+            >>> sess.log[-1]
+            RenameObject(obj_id=1, name='cat', color=(255, 128, 0))
+        """
+        self._check_idle()
+        oid = self._check_obj(obj_id)
+        obj = self.objects[oid]
+        rgb = None if color is None else parse_color(color)
+        if name is not None:
+            obj.name = str(name)
+        if rgb is not None:
+            obj.color = rgb
+        self.log.append(RenameObject(oid, None if name is None else str(name), rgb))
         return obj
 
     def remove_object(self, obj_id: int) -> None:
@@ -195,7 +231,7 @@ class Session:
                 self.predictor.remove_object(self.state, oid, need_output=False)
         del self.objects[oid]
         self.results.delete(obj_id=oid)
-        self.log.append(entry("remove_object", obj_id=oid))
+        self.log.append(RemoveObject(oid))
 
     # -- prompts ---------------------------------------------------------------------------
     def add_points(
@@ -207,15 +243,15 @@ class Session:
         frame that was already tracked is a correction: the next :meth:`propagate` starts there.
 
         Example:
-            >>> sess.add_points(0, 1, [(450, 200)], [1])  # doctest: +SKIP
+            >>> fr = sess.add_points(0, 1, [(125, 170)], [0])  # a negative click
+            >>> fr.frame_idx, fr.records[1].area > 0, sess.log.get(0, 1).labels
+            (0, True, [1, 0])
         """
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
         pts, lab = check_points(points, labels, *self.video.size)
         if pts is None:
             raise PromptError("add_points needs at least one point.")
-        e = entry(
-            "points", frame_idx=f, obj_id=o, points=pts.tolist(), labels=lab.tolist(), clear=clear
-        )
+        e = Points(f, o, pts.tolist(), lab.tolist(), clear)
         return self._prompt(
             f, o, e,
             lambda: self.predictor.add_new_points_or_box(
@@ -231,18 +267,18 @@ class Session:
         A box replaces the frame's earlier prompts for this object.
 
         Example:
-            >>> sess.add_box(0, 1, [300, 0, 500, 400])  # doctest: +SKIP
+            >>> sess.add_box(4, 1, [130, 150, 180, 210]).frame_idx
+            4
+            >>> sess.prompt_frames(1)
+            [0, 4]
         """
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
         b = check_box(box, *self.video.size)
         if b is None:
             raise PromptError("add_box needs a box [x0, y0, x1, y1].")
         pts, lab = check_points(points, labels, *self.video.size)
-        e = entry(
-            "box", frame_idx=f, obj_id=o, box=b.tolist(),
-            points=None if pts is None else pts.tolist(),
-            labels=None if lab is None else lab.tolist(),
-        )  # fmt: skip
+        e = Box(f, o, b.tolist(), None if pts is None else pts.tolist(),
+                None if lab is None else lab.tolist())  # fmt: skip
         p = self.predictor
         return self._prompt(
             f,
@@ -255,11 +291,13 @@ class Session:
         """Prompt with a mask ``(H, W)`` (bool) at video resolution.
 
         Example:
-            >>> sess.add_mask(0, 1, my_mask)  # doctest: +SKIP
+            >>> mask = np.zeros((360, 640), bool); mask[160:200, 100:140] = True
+            >>> sess.add_mask(2, 1, mask).frame_idx, sess.log.get(2, 1).mask["size"]
+            (2, [360, 640])
         """
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
         m, rle = check_mask(mask, *self.video.size)
-        e = entry("mask", frame_idx=f, obj_id=o, rle=rle)
+        e = Mask(f, o, rle)
         return self._prompt(f, o, e, lambda: self.predictor.add_new_mask(self.state, f, o, m))
 
     def clear_frame(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
@@ -274,13 +312,18 @@ class Session:
                     if f not in self._cond_frames(o):
                         self.results.delete(obj_id=o, frames=[f])
         self.dirty.add(f)
-        self.log.append(entry("clear_frame", frame_idx=f, obj_id=obj_id))
+        self.log.append(ClearFrame(f, None if obj_id is None else int(obj_id)))
         return self.frame(f)
 
-    def _prompt(self, f: int, o: int, log_entry: dict, run: Callable[[], Any]) -> FrameResult:
+    def _prompt(self, f: int, o: int, log_entry: Entry, run: Callable[[], Any]) -> FrameResult:
         self._check_idle()
         with self._busy:
-            self._ensure_memory(f, o)
+            # the one store read of a click: the frame's masks, and what this one replaces
+            on_frame = self.results.frame(f)
+            rec = on_frame.get(o)
+            if rec is not None and self._ensure_memory(f, o, rec.reverse):
+                on_frame = self.results.frame(f)  # re-tracked: the frame was written again
+                rec = on_frame.get(o)
             idx = self._obj_idx(o)
             snap = None if idx is None else S.snapshot(self.state, idx, f)
             try:
@@ -302,16 +345,14 @@ class Session:
             score = (
                 float(out["object_score_logits"].float().flatten()[0]) if out is not None else 1.0
             )
-            rec = self.results.get(f, o)
-            self.results.put(
+            (on_frame[o],) = self.results.put(
                 f, [o], masks[i : i + 1, 0], scores=[score], ious=[ious[-1] if ious else None],
                 reverse=bool(rec.reverse) if rec else False,
             )  # fmt: skip
         self.dirty.add(f)
         self.log.append(log_entry)
-        fr = self.frame(f)
-        fr.logits = {o: masks[i, 0]}
-        return fr
+        previous = {} if rec is None else {o: rec}
+        return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
 
     # -- bounded memory --------------------------------------------------------------------
     def _has_state(self, idx: int, f: int) -> bool:
@@ -321,35 +362,39 @@ class Session:
         if self.memory != "full":
             S.prune(self.state, t, self.window, self._pins)
 
-    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> None:
+    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> bool:
         """Rebuild released state that a step at frame ``f`` will read.
 
         A correction on a tracked frame (or a propagation starting after one) reads the
         state of up to :attr:`window` frames before it. In bounded mode or after a resume that
         state may have been released: re-track from the nearest prompt so sam2 sees exactly
         the state it would have had, at the cost of re-tracking those frames.
+
+        Returns:
+            True if it re-tracked (frame ``f``'s results were written again).
         """
         idx = self._obj_idx(o)
         if idx is None:
-            return
+            return False
         if reverse is None:
             rec = self.results.get(f, o)
             if rec is None:
-                return
+                return False
             reverse = rec.reverse
         back = 1 if reverse else -1
         n = len(self.video)
         window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
         if all(self._has_state(idx, g) or self.results.get(g, o) is None for g in window):
-            return
+            return False
         conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
         if not conds:
-            return
+            return False
         c = min(conds) if reverse else max(conds)
         for _ in self._pass(
             c, reverse, abs(f - c), lambda: False, None, "re-tracking released frames"
         ):
             pass
+        return True
 
     # -- propagation -----------------------------------------------------------------------
     def _pass(
@@ -431,8 +476,14 @@ class Session:
             progress: show a ``tqdm.auto`` progress bar.
 
         Example:
-            >>> for fr in sess.propagate(direction="both"):  # doctest: +SKIP
-            ...     show(fr.masks())
+            >>> for fr in sess.propagate(3, "both", max_frames=2, progress=False):
+            ...     print(fr.frame_idx, sorted(fr.masks()), fr.masks()[1].shape)
+            3 [1] (360, 640)
+            4 [1] (360, 640)
+            5 [1] (360, 640)
+            3 [1] (360, 640)
+            2 [1] (360, 640)
+            1 [1] (360, 640)
         """
         self._check_idle()
         if direction not in DIRECTIONS:
@@ -496,16 +547,7 @@ class Session:
         finally:
             self._pins = set()
             bar.close()
-            self.log.append(
-                entry(
-                    "propagate",
-                    start=s,
-                    direction=direction,
-                    max_frames=max_frames,
-                    frames_done=done,
-                    last_frame=last,
-                )
-            )
+            self.log.append(Propagate(s, direction, max_frames, done, last))
             self._busy.release()
             if self.autosave_dir is not None:
                 self.save(self.autosave_dir)
@@ -521,8 +563,8 @@ class Session:
         """Propagate to the end without looking at each frame; returns frames tracked.
 
         Example:
-            >>> sess.run(direction="both")  # doctest: +SKIP
-            200
+            >>> sess.run(direction="both", progress=False)  # sess: 8 frames, a click on frame 0
+            8
         """
         return sum(1 for _ in self.propagate(start, direction, **kwargs))
 
@@ -541,6 +583,11 @@ class Session:
         f = self._check_frame(frame_idx)
         return FrameResult(f, self.results.frame(f))
 
+    @property
+    def untrained(self) -> bool:
+        """True when the masks come from an untrained (random-weight) model."""
+        return self.engine.untrained
+
     def masks(self, frame_idx: int) -> dict[int, np.ndarray]:
         """A frame's masks at video resolution, ``{obj_id: (H, W) bool}``."""
         return self.frame(frame_idx).masks()
@@ -551,17 +598,13 @@ class Session:
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, folder: Any = None) -> Any:
-        """Save to a folder atomically; see :func:`sam2nb.persist.save_session`."""
+        """Save to a folder atomically; resume it with :func:`sam2nb.load_session`.
+
+        See :func:`sam2nb.save_session`.
+        """
         from .persist import save_session
 
         return save_session(self, folder)
-
-    @classmethod
-    def load(cls, folder: Any, **kwargs: Any) -> Session:
-        """Resume a saved session; see :func:`sam2nb.persist.load_session`."""
-        from .persist import load_session
-
-        return load_session(folder, **kwargs)
 
     def close(self) -> None:
         """Release the prefetch thread and sam2's state."""

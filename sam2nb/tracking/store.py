@@ -78,7 +78,7 @@ def encode_masks(masks: Any) -> list[dict]:
 
     Example:
         >>> rle = encode_masks(np.eye(3, dtype=bool)[None])[0]
-        >>> rle["size"], mask_utils.decode(rle).sum()
+        >>> rle["size"], int(mask_utils.decode(rle).sum())
         ([3, 3], 3)
     """
     if isinstance(masks, np.ndarray):
@@ -126,7 +126,7 @@ class ResultStore:
 
     Example:
         >>> store = ResultStore(4, 3)
-        >>> store.put(0, [1], np.ones((1, 3, 4), bool), scores=[2.0], ious=[0.9])
+        >>> _ = store.put(0, [1], np.ones((1, 3, 4), bool), scores=[2.0], ious=[0.9])
         >>> store.get(0, 1).area, store.masks(0)[1].shape
         (12, (3, 4))
     """
@@ -361,11 +361,14 @@ class FrameResult:
         records: ``{obj_id: MaskRecord}`` for every object with a result on this frame.
         logits: ``{obj_id: (H, W) torch tensor}``, sam2's mask logits at video resolution
             for the objects the step computed (on the model's device), or None.
+        previous: after a prompt, ``{obj_id: MaskRecord}`` the prompted object had on this
+            frame before it (a tracked mask, for an exact undo); empty otherwise.
     """
 
     frame_idx: int
     records: dict[int, MaskRecord]
     logits: Any = field(default=None, repr=False)
+    previous: dict[int, MaskRecord] = field(default_factory=dict, repr=False)
 
     @property
     def obj_ids(self) -> list[int]:

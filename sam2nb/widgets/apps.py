@@ -1,15 +1,15 @@
 """The two apps: an image segmenter and a video tracker, built from the public API only.
 
 Each app turns canvas events into :class:`~sam2nb.PromptEditor` calls and draws what the
-session returns. Errors appear in the app (in red, with the fix), never swallowed; results of
-the untrained test model carry a banner. The tracker propagates in a background thread, so
-the page stays live and masks appear on the scrubber as frames finish.
+session returns; :class:`PromptApp` is the plumbing they share. Errors appear in the app (in
+red, with the fix), never swallowed; results of the untrained test model carry a banner. The
+tracker propagates and exports in a background :class:`~sam2nb.base.jobs.Job`, so the page
+stays live and masks appear on the scrubber as frames finish.
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -19,17 +19,20 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 
+from ..base.colors import hex_color
+from ..base.jobs import Job
 from ..media.overlay import (
     DISPLAY_WIDTH,
     JPEG_QUALITY,
     Viewport,
     encode_jpeg,
-    hex_color,
     mask_layer,
 )
-from ..tracking.editor import PromptEditor, frame_prompts
+from ..tracking.editor import PromptEditor
 from ..tracking.image_session import ImageSession
+from ..tracking.log import frame_prompts
 from ..tracking.store import FrameResult
+from .background import WidgetJob
 from .canvas import PromptCanvas
 
 UNTRAINED = (
@@ -48,10 +51,34 @@ def banner(engine: Any) -> W.HTML:
     )
 
 
-class _App:
-    """Object picker, click mode, undo/redo and the error line, shared by both apps."""
+class PromptApp:
+    """The plumbing both apps share: prompts from the canvas, objects, undo/redo, errors, picker.
 
-    def _build_common(self, editor: PromptEditor, canvas: PromptCanvas) -> None:
+    A subclass sets :attr:`session` and makes its canvas, then calls ``super().__init__`` with a
+    :class:`~sam2nb.PromptEditor` on that session and the canvas. It provides :attr:`frame_idx`,
+    :meth:`redraw`, :meth:`show_frame` and ``_after`` (how an edit's answer is shown). Every
+    button and canvas event (its picker's too) goes through :meth:`guard`: errors show in the
+    app, never lost. The app is the :class:`~sam2nb.widgets.picker.PickerHost` of its picker.
+
+    Args:
+        editor: turns clicks, boxes, undo and redo into the session's prompts.
+        canvas: the canvas the user clicks on (its events are wired here).
+
+    Attributes:
+        session: the app's session (set by the subclass before ``__init__``).
+        frame_idx: the frame shown (always 0 in the image segmenter).
+        threaded: True when long work runs in a background thread.
+        editor: the :class:`~sam2nb.PromptEditor`; ``canvas``: the :class:`~sam2nb.PromptCanvas`.
+        picker: the :class:`~sam2nb.MaskPicker` ("segment everything", then pick masks).
+        errors: tracebacks of the errors shown in :attr:`status`, the status line.
+        mode, objects_box, new_btn, undo_btn, redo_btn, clear_btn: the shared controls.
+    """
+
+    session: Any
+    frame_idx: int
+    threaded: bool = True
+
+    def __init__(self, editor: PromptEditor, canvas: PromptCanvas):
         self.editor, self.canvas = editor, canvas
         self.errors: list[str] = []
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
@@ -68,22 +95,28 @@ class _App:
         self.new_btn = W.Button(
             description="new object", icon="plus", layout=W.Layout(width="auto")
         )
-        self.new_btn.on_click(lambda _: self._guard(self.new_object))
+        self.new_btn.on_click(lambda _: self.guard(self.new_object))
         self.undo_btn = W.Button(description="undo", icon="undo", layout=W.Layout(width="auto"))
         self.redo_btn = W.Button(description="redo", icon="redo", layout=W.Layout(width="auto"))
         self.clear_btn = W.Button(description="clear frame", layout=W.Layout(width="auto"))
-        self.undo_btn.on_click(lambda _: self._guard(self.undo))
-        self.redo_btn.on_click(lambda _: self._guard(self.redo))
-        self.clear_btn.on_click(lambda _: self._guard(self.clear))
-        canvas.on_click(lambda x, y, label: self._guard(self.click, x, y, label))
-        canvas.on_box(lambda box: self._guard(self.box, box))
-        canvas.on_key(lambda action: self._guard(self._key, action))
+        self.undo_btn.on_click(lambda _: self.guard(self.undo))
+        self.redo_btn.on_click(lambda _: self.guard(self.redo))
+        self.clear_btn.on_click(lambda _: self.guard(self.clear))
+        canvas.on_click(lambda x, y, label: self.guard(self.click, x, y, label))
+        canvas.on_box(lambda box: self.guard(self.box, box))
+        canvas.on_key(lambda action: self.guard(self._key, action))
         from .picker import MaskPicker
 
         self.picker = MaskPicker(self)
 
+    @property
+    def running(self) -> bool:
+        """True while a propagation or export runs (never in the image segmenter)."""
+        return False
+
     # -- errors ----------------------------------------------------------------------------
-    def _guard(self, fn: Callable, *args: Any) -> Any:
+    def guard(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn(*args)``; an exception is shown in the app (and None returned)."""
         try:
             return fn(*args)
         except Exception as exc:
@@ -127,7 +160,7 @@ class _App:
         self.editor.select(obj_id)
         self._objects_changed()
 
-    def _objects_changed(self) -> None:
+    def _objects_changed(self, redraw: bool = True) -> None:
         buttons = []
         for o, obj in self.editor.session.objects.items():
             cur = o == self.editor.obj_id
@@ -138,19 +171,25 @@ class _App:
             )  # fmt: skip
             b.style.button_color = hex_color(obj.color)
             b.style.font_weight = "bold" if cur else "normal"
-            b.on_click(lambda _, o=o: self._guard(self.select, o))
+            b.on_click(lambda _, o=o: self.guard(self.select, o))
             buttons.append(b)
         self.objects_box.children = [*buttons, self.new_btn]
         self.undo_btn.disabled = not self.editor.can_undo
         self.redo_btn.disabled = not self.editor.can_redo
-        self.redraw()
+        if redraw:
+            self.redraw()
 
     def redraw(self) -> None:  # pragma: no cover - each app draws its own way
+        """Draw the shown frame (or image) with its masks and prompts again."""
+        raise NotImplementedError
+
+    def show_frame(self, frame_idx: int) -> None:  # pragma: no cover - each app its own way
+        """Move to frame ``frame_idx``."""
         raise NotImplementedError
 
     # -- prompts -----------------------------------------------------------------------------
-    def _after(self, result: FrameResult | None) -> None:
-        raise NotImplementedError  # pragma: no cover
+    def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
+        raise NotImplementedError  # pragma: no cover - each app shows an edit's answer
 
     def click(self, x: float, y: float, label: int | None = None) -> None:
         """A click at video pixel ``(x, y)`` on the shown frame (picks a mask while picking)."""
@@ -193,7 +232,7 @@ class _App:
         known = set(self.editor.session.objects)
         res = fn(*args)
         if set(self.editor.session.objects) != known:  # the first click made an object
-            self._objects_changed()
+            self._objects_changed(redraw=False)  # _after draws the answer: one render a click
         self._after(res)
 
     def undo(self) -> None:
@@ -215,7 +254,7 @@ class _App:
         self._after(self.editor.clear(self.frame_idx))
 
 
-class ImageSegmenter(_App):
+class ImageSegmenter(PromptApp):
     """Click or drag a box on an image, pick among the model's candidate masks.
 
     Args:
@@ -243,7 +282,7 @@ class ImageSegmenter(_App):
         self.session = ImageSession(image, engine)
         h, w = self.session.image.shape[:2]
         canvas = PromptCanvas(Viewport.fit(w, h, max_width))
-        self._build_common(PromptEditor(self.session), canvas)
+        super().__init__(PromptEditor(self.session), canvas)
         vp = canvas.viewport
         self._jpeg = encode_jpeg(vp.resize_frame(self.session.image), JPEG_QUALITY)
         self.choices = W.ToggleButtons(options=[], style={"button_width": "auto"})
@@ -268,6 +307,11 @@ class ImageSegmenter(_App):
         """``{obj_id: (H, W) bool}``: each object's chosen mask at image resolution."""
         return self.session.masks()
 
+    def show_frame(self, frame_idx: int) -> None:
+        """An image has one frame: only ``0`` is accepted."""
+        if int(frame_idx) != 0:
+            raise IndexError(f"frame {frame_idx} is out of range: an image has one frame (0)")
+
     def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
         self._objects_changed()
         o = self.editor.obj_id
@@ -286,7 +330,7 @@ class ImageSegmenter(_App):
             return
         o = self.editor.obj_id
         if o in self.session.candidates:
-            self._guard(self.session.choose, o, change["new"])
+            self.guard(self.session.choose, o, change["new"])
             self.redraw()
 
     def redraw(self) -> None:
@@ -301,7 +345,7 @@ class ImageSegmenter(_App):
         self.canvas.show(None, layer, prompts, colors, self.editor.obj_id)
 
 
-class VideoTracker(_App):
+class VideoTracker(PromptApp):
     """Click objects on any frame, track them through the video, correct, save, export.
 
     Args:
@@ -345,14 +389,13 @@ class VideoTracker(_App):
         sess.autosave_dir = self.save_dir
         self.export_dir = export_dir
         self.threaded = threaded
+        self._job: Job | None = None  # the propagation or export running (or the last one)
         self.scrubber = FrameScrubber(
             sess.video, sess, max_width=max_width, quality=quality, threaded=threaded
         )
-        self._build_common(PromptEditor(sess), self.scrubber.canvas)
+        super().__init__(PromptEditor(sess), self.scrubber.canvas)
         self.scrubber.current_obj = self.editor.obj_id
         self.scrubber.layer_hook = self.picker.layer
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
         self.follow = W.Checkbox(value=True, description="follow", indent=False,
                                  layout=W.Layout(width="auto"))  # fmt: skip
         self.run_btns = {}
@@ -360,7 +403,7 @@ class VideoTracker(_App):
                                  ("◀▶ both", "both")):  # fmt: skip
             tip = f"propagate {direction} from the earliest changed prompt"
             b = W.Button(description=label, layout=W.Layout(width="auto"), tooltip=tip)
-            b.on_click(lambda _, d=direction: self._guard(self.propagate, d))
+            b.on_click(lambda _, d=direction: self.guard(self.propagate, d))
             self.run_btns[direction] = b
         self.stop_btn = W.Button(
             description="■ stop", disabled=True, layout=W.Layout(width="auto"),
@@ -372,14 +415,14 @@ class VideoTracker(_App):
         self.progress_label = W.Label()
         self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
-        self.save_btn.on_click(lambda _: self._guard(self.save))
+        self.save_btn.on_click(lambda _: self.guard(self.save))
         from ..io.export import FORMATS
 
         self.export_btn = W.Button(description="export", icon="download",
                                    layout=W.Layout(width="auto"))  # fmt: skip
         self.export_format = W.Dropdown(options=FORMATS, value="palette",
                                         layout=W.Layout(width="140px"))  # fmt: skip
-        self.export_btn.on_click(lambda _: self._guard(self.export))
+        self.export_btn.on_click(lambda _: self.guard(self.export))
         self.widget = W.VBox(
             [
                 banner(sess.engine),
@@ -411,6 +454,10 @@ class VideoTracker(_App):
         """The frame shown."""
         return self.scrubber.frame_idx
 
+    def show_frame(self, frame_idx: int) -> None:
+        """Move to frame ``frame_idx`` (the scrubber's slider follows)."""
+        self.scrubber.show(frame_idx)
+
     def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
         self.undo_btn.disabled = not self.editor.can_undo
         self.redo_btn.disabled = not self.editor.can_redo
@@ -425,11 +472,11 @@ class VideoTracker(_App):
         area = {o: r.area for o, r in result.records.items()}
         self.say(f"frame {result.frame_idx}: mask area per object {area}{word}")
 
-    def _objects_changed(self) -> None:
+    def _objects_changed(self, redraw: bool = True) -> None:
         if hasattr(self, "scrubber"):
             self.scrubber.current_obj = self.editor.obj_id
             self.scrubber.refresh_objects()
-        super()._objects_changed()
+        super()._objects_changed(redraw)
 
     def redraw(self) -> None:
         """Draw the shown frame again."""
@@ -443,8 +490,8 @@ class VideoTracker(_App):
     # -- propagation ----------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """True while a propagation runs."""
-        return self._worker is not None and self._worker.is_alive()
+        """True while a propagation (or an export) runs."""
+        return self._job is not None and self._job.running
 
     def propagate(self, direction: str = "forward", **kwargs: Any) -> None:
         """Track the objects through the video (in a background thread when threaded).
@@ -457,58 +504,52 @@ class VideoTracker(_App):
             raise RuntimeError("Segment everything is running: wait for it or stop it.")
         if not self.session.objects:
             raise RuntimeError("Nothing to track yet: click on an object first.")
-        self._stop = threading.Event()
         self._set_running(True)
-        if self.threaded:
-            self._worker = threading.Thread(
-                target=self._propagate, args=(direction, kwargs), name="sam2nb-propagate"
-            )
-            self._worker.daemon = True
-            self._worker.start()
-        else:
-            self._propagate(direction, kwargs)
+        self._job = WidgetJob(
+            lambda job: self._propagate(job, direction, kwargs), name="sam2nb-propagate",
+            threaded=self.threaded, show_error=self.show_error,
+            on_progress=self._show_progress, on_done=self._propagated,
+        )  # fmt: skip
+        self._job.start()
 
-    def _propagate(self, direction: str, kwargs: dict) -> None:
-        n, done, t0 = len(self.session.video), 0, time.perf_counter()
-        try:
-            for fr in self.session.propagate(
-                direction=direction, stop=self._stop, progress=False, **kwargs
-            ):
-                if done == 0:
-                    f0 = fr.frame_idx
-                    total = {"forward": n - f0, "backward": f0 + 1, "both": n + 1}[direction]
-                    if kwargs.get("max_frames") is not None:
-                        total = min(
-                            total, (int(kwargs["max_frames"]) + 1) * (1 + (direction == "both"))
-                        )
-                    self.progress.max = max(total, 1)
-                done += 1
-                self.progress.value = done
-                self.progress_label.value = (
-                    f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s"
-                )
-                if self.follow.value and self.frame_idx != fr.frame_idx:
-                    self.scrubber.update(fr, redraw=False)
-                    self.scrubber.show(fr.frame_idx)
-                else:
-                    self.scrubber.update(fr)
-            stopped = " (stopped)" if self._stop.is_set() else ""
-            saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
-            self.say(f"Propagated {direction} over {done} frames{stopped}{saved}.")
-        except Exception as exc:
-            self.show_error(exc)
-        finally:
-            self._set_running(False)
-            self.scrubber.draw_timeline(force=True)
+    def _propagate(self, job: Job, direction: str, kwargs: dict) -> None:
+        n, done, total, t0 = len(self.session.video), 0, 1, time.perf_counter()
+        for fr in self.session.propagate(direction=direction, stop=job, progress=False, **kwargs):
+            if done == 0:
+                f0 = fr.frame_idx
+                total = {"forward": n - f0, "backward": f0 + 1, "both": n + 1}[direction]
+                if kwargs.get("max_frames") is not None:
+                    total = min(
+                        total, (int(kwargs["max_frames"]) + 1) * (1 + (direction == "both"))
+                    )
+            done += 1
+            job.progress(done, total, f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s")
+            if self.follow.value and self.frame_idx != fr.frame_idx:
+                self.scrubber.update(fr, redraw=False)
+                self.scrubber.show(fr.frame_idx)
+            else:
+                self.scrubber.update(fr)
+        stopped = " (stopped)" if job.is_set() else ""
+        saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
+        self.say(f"Propagated {direction} over {done} frames{stopped}{saved}.")
+
+    def _propagated(self) -> None:
+        self._set_running(False)
+        self.scrubber.draw_timeline(force=True)
+
+    def _show_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.max, self.progress.value = max(total, 1), done
+        self.progress_label.value = text
 
     def stop(self) -> None:
-        """Ask the running propagation to stop after the frame it is on."""
-        self._stop.set()
+        """Ask the running propagation (or export) to stop after the frame it is on."""
+        if self._job is not None:
+            self._job.stop()
 
     def wait(self, timeout: float = 600.0) -> bool:
         """Block until the propagation and the drawing are done (for scripts and tests)."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+        if self._job is not None:
+            self._job.wait(timeout)
         return self.scrubber.wait(timeout) and not self.running
 
     def _set_running(self, on: bool) -> None:
@@ -543,28 +584,21 @@ class VideoTracker(_App):
         fmt = format or self.export_format.value
         base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
         out = Path(folder) if folder else base / fmt
-        self._stop = threading.Event()
 
-        def progress(done: int, total: int) -> None:
-            self.progress.max, self.progress.value = total, done
-            self.progress_label.value = f"export {done}/{total}"
+        def work(job: Job) -> None:
+            def on_frame(done: int, total: int) -> None:
+                job.progress(done, total, f"export {done}/{total}")
 
-        def work() -> None:
-            try:
-                res = export(self.session, out, fmt, progress=False, stop=self._stop,
-                             on_frame=progress, **options)  # fmt: skip
-                how = "stopped (export again to resume)" if res.stopped else "done"
-                self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
-                         f"files written, {res.kept} kept from before).")  # fmt: skip
-            except Exception as exc:
-                self.show_error(exc)
-            finally:
-                self._set_running(False)
+            res = export(self.session, out, fmt, progress=False, stop=job, on_frame=on_frame,
+                         **options)  # fmt: skip
+            how = "stopped (export again to resume)" if res.stopped else "done"
+            self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
+                     f"files written, {res.kept} kept from before).")  # fmt: skip
 
         self._set_running(True)
-        if self.threaded:
-            self._worker = threading.Thread(target=work, name="sam2nb-export", daemon=True)
-            self._worker.start()
-        else:
-            work()
+        self._job = WidgetJob(
+            work, name="sam2nb-export", threaded=self.threaded, show_error=self.show_error,
+            on_progress=self._show_progress, on_done=lambda: self._set_running(False),
+        )  # fmt: skip
+        self._job.start()
         return out

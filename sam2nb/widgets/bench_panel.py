@@ -1,7 +1,8 @@
 """A benchmark panel for JupyterLab: pick settings, run and stop, read the table, plots and card.
 
-The panel only turns clicks into a :func:`sam2nb.benchmark` call, run in a background thread (the
-page stays live and *stop* works at once), and draws the :class:`~sam2nb.BenchReport` it returns.
+The panel only turns clicks into a :func:`sam2nb.benchmark` call, run in a background
+:class:`~sam2nb.base.jobs.Job` (the page stays live and *stop* works at once), and draws the
+:class:`~sam2nb.BenchReport` it returns.
 
 Example:
     >>> panel = s2.BenchmarkPanel(price_per_hour=2.49)  # doctest: +SKIP
@@ -12,15 +13,16 @@ from __future__ import annotations
 
 import html
 import io
-import threading
 import traceback
 from typing import Any
 
 import ipywidgets as W
 
+from ..base.jobs import Job
 from ..bench.report import BenchReport
 from ..bench.run import benchmark
 from ..model.checkpoints import get_spec
+from .background import WidgetJob
 
 VARIANTS = ("test", "tiny", "small", "base_plus", "large")
 DTYPES = ("default", "bf16", "fp16", "fp32")
@@ -95,8 +97,7 @@ class BenchmarkPanel:
         self.video, self.device, self.csv, self.threaded = video, device, csv, threaded
         self.report: BenchReport | None = None
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._job: Job | None = None  # the run going on (or the last one)
         lay = W.Layout(width="auto")
         self.variants = W.SelectMultiple(options=VARIANTS, value=variants, rows=5,
                                          description="variants")  # fmt: skip
@@ -134,7 +135,7 @@ class BenchmarkPanel:
     @property
     def running(self) -> bool:
         """True while a benchmark runs."""
-        return self._worker is not None and self._worker.is_alive()
+        return self._job is not None and self._job.running
 
     def run(self) -> None:
         """Run the benchmark with the panel's settings (in a background thread if threaded)."""
@@ -150,40 +151,35 @@ class BenchmarkPanel:
             frames=int(self.frames.value),
             video=self.video, device=self.device, csv=self.csv, progress=False,
         )  # fmt: skip
-        self._stop = threading.Event()
         self._set_running(True)
         self.message.value = ""
-        if self.threaded:
-            self._worker = threading.Thread(target=self._work, args=(kwargs,), daemon=True,
-                                            name="sam2nb-benchmark")  # fmt: skip
-            self._worker.start()
-        else:
-            self._work(kwargs)
+        self._job = WidgetJob(
+            lambda job: self._work(job, kwargs), name="sam2nb-benchmark", threaded=self.threaded,
+            show_error=self.show_error, on_progress=self._show_progress,
+            on_done=lambda: self._set_running(False),
+        )  # fmt: skip
+        self._job.start()
 
-    def _work(self, kwargs: dict) -> None:
-        def on_run(done: int, total: int, what: str) -> None:
-            self.progress.max, self.progress.value = max(total, 1), done
-            self.status.value = f"{done}/{total}: {what}"
+    def _work(self, job: Job, kwargs: dict) -> None:
+        self.report = benchmark(**kwargs, stop=job, on_run=job.progress)
+        self.draw()
+        stopped = " (stopped: these are the runs that finished)" if self.report.stopped else ""
+        saved = f"; rows appended to {self.csv}" if self.csv else ""
+        self.status.value = f"{len(self.report.rows)} runs measured{stopped}{saved}"
 
-        try:
-            self.report = benchmark(**kwargs, stop=self._stop, on_run=on_run)
-            self.draw()
-            stopped = " (stopped: these are the runs that finished)" if self.report.stopped else ""
-            saved = f"; rows appended to {self.csv}" if self.csv else ""
-            self.status.value = f"{len(self.report.rows)} runs measured{stopped}{saved}"
-        except Exception as exc:
-            self.show_error(exc)
-        finally:
-            self._set_running(False)
+    def _show_progress(self, done: int, total: int, what: str) -> None:
+        self.progress.max, self.progress.value = max(total, 1), done
+        self.status.value = f"{done}/{total}: {what}"
 
     def stop(self) -> None:
         """Stop after the frame being measured; what finished is kept."""
-        self._stop.set()
+        if self._job is not None:
+            self._job.stop()
 
     def wait(self, timeout: float = 3600.0) -> bool:
         """Block until the run is over (for scripts and tests); True if it is."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+        if self._job is not None:
+            self._job.wait(timeout)
         return not self.running
 
     def _set_running(self, on: bool) -> None:

@@ -22,7 +22,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from ..base.colors import color_of, hex_color
 from ..media.overlay import MaskLayer, Viewport
-from ..tracking.editor import FramePrompts
+from ..tracking.log import FramePrompts
 
 DRAW_LOCK = threading.RLock()  # ipycanvas batches through one global flag: one drawer at a time
 _DEPTH = [0]  # nesting of batch() (guarded by DRAW_LOCK)
@@ -96,11 +96,18 @@ def put_encoded(canvas: Any, data: bytes, x: int = 0, y: int = 0) -> None:
 class PromptCanvas:
     """A frame with masks and prompts on top, reporting clicks and boxes in video pixels.
 
+    Args:
+        viewport: the video-pixel / display-pixel mapping.
+        max_height: the canvas's CSS height limit.
+        clock: seconds for the rubber band's pace and the Shift + click window (tests give a
+            clock they move by hand).
+
     Attributes:
         viewport: the video-pixel / display-pixel mapping.
         widget: the ipywidget to display (the canvas, fitted to the viewport).
         label: the mode's click label, 1 (positive) or 0 (negative).
         bytes_sent: image bytes sent to the browser so far (frames and mask layers).
+        clock: the clock (default :func:`time.monotonic`).
 
     Example:
         >>> pc = PromptCanvas(Viewport.fit(1920, 1080))  # doctest: +SKIP
@@ -108,8 +115,15 @@ class PromptCanvas:
         >>> pc.on_box(lambda box: print(box))  # doctest: +SKIP
     """
 
-    def __init__(self, viewport: Viewport, max_height: str = "70vh"):
+    def __init__(
+        self,
+        viewport: Viewport,
+        max_height: str = "70vh",
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.viewport = viewport
+        self.clock = clock
         w, h = viewport.display_size
         self.canvas = MultiCanvas(3, width=w, height=h)
         # Fit the viewport: a canvas partly scrolled out of view gets wrong click coordinates
@@ -160,7 +174,7 @@ class PromptCanvas:
     def _mouse_move(self, x: float, y: float) -> None:
         if self._down is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         if now - self._band_t < BAND_INTERVAL or not _dragged(self._down, x, y):
             return
         self._band_t = now
@@ -175,7 +189,7 @@ class PromptCanvas:
             self._draw_prompts()
             self._box_cbs(self.viewport.box_to_video(x0, y0, float(x), float(y)))
         else:
-            negative = time.monotonic() - self._shift_t <= SHIFT_WINDOW
+            negative = self.clock() - self._shift_t <= SHIFT_WINDOW
             self._shift_t = -1e9
             vx, vy = self.viewport.to_video(x0, y0)
             self._click_cbs(vx, vy, 0 if negative else self.label)
@@ -188,7 +202,7 @@ class PromptCanvas:
     def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         k = key.lower()
         if key == "Shift":
-            self._shift_t = time.monotonic()
+            self._shift_t = self.clock()
             return
         if key == "Escape" and self._down is not None:
             self._down = None

@@ -5,22 +5,30 @@ thread (progress bar, stop), draws every mask in its own colour with an outline,
 shows them a click on the canvas selects or deselects the smallest mask under the cursor.
 Filters hide masks by area and scores; "add as objects" turns the selected masks into new
 objects of the session (mask prompts on that frame), ready to propagate. It only calls the
-public API; the app routes clicks to it while it is picking.
+public API; the app routes clicks to it while it is picking. What it needs from its app is
+:class:`PickerHost`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import cv2
 import ipywidgets as W
 import numpy as np
 
 from ..base.colors import mask_colors
+from ..base.jobs import Job
 from ..media.overlay import MaskLayer
 from ..tracking.everything import AutoMasks, segment_everything
+from .background import WidgetJob
+
+if TYPE_CHECKING:
+    from ..tracking.image_session import ImageSession
+    from ..tracking.session import Session
+    from .canvas import PromptCanvas
 
 FILL, FILL_SELECTED = 70, 170  # alpha of a mask's fill, unselected and selected
 
@@ -76,11 +84,72 @@ def picker_layer(
     return MaskLayer(out[y0:y1, x0:x1], int(x0), int(y0)), base
 
 
+@runtime_checkable
+class PickerHost(Protocol):
+    """What :class:`MaskPicker` uses of the app it sits in: all of it, nothing else.
+
+    Both apps are hosts (through :class:`~sam2nb.widgets.apps.PromptApp`). The picker reads
+    the shown frame and the canvas, runs on the session, and reports through the app's status
+    line; the app asks the picker for its mask layer (:meth:`MaskPicker.layer`) and routes
+    clicks to :meth:`MaskPicker.toggle` while it is picking.
+    """
+
+    @property
+    def session(self) -> Session | ImageSession:
+        """The session segmented, and given the picked masks (its engine sets the density)."""
+        ...
+
+    @property
+    def canvas(self) -> PromptCanvas:
+        """The canvas the masks are drawn on (its viewport sizes them)."""
+        ...
+
+    @property
+    def frame_idx(self) -> int:
+        """The frame shown: the one a run segments."""
+        ...
+
+    @property
+    def threaded(self) -> bool:
+        """True to run "segment everything" in a background thread."""
+        ...
+
+    @property
+    def running(self) -> bool:
+        """True while the app's own long work runs (no run and no add meanwhile)."""
+        ...
+
+    def guard(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn(*args)``, showing an exception in the app (every button goes through it)."""
+        ...
+
+    def say(self, text: str) -> None:
+        """Show a message in the app's status line."""
+        ...
+
+    def show_error(self, exc: BaseException) -> None:
+        """Show an error in the app."""
+        ...
+
+    def show_frame(self, frame_idx: int) -> None:
+        """Move to a frame (the one the masks were found on)."""
+        ...
+
+    def redraw_masks(self) -> None:
+        """Draw the mask layer again; it asks :meth:`MaskPicker.layer` for the picker's."""
+        ...
+
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show the objects :meth:`MaskPicker.add` made from masks on ``frame_idx``."""
+        ...
+
+
 class MaskPicker:
     """Segment everything on the app's picture, then click masks to pick which to track.
 
     Args:
-        app: an :class:`~sam2nb.ImageSegmenter` or :class:`~sam2nb.VideoTracker`.
+        app: the :class:`PickerHost`: an :class:`~sam2nb.ImageSegmenter` or
+            :class:`~sam2nb.VideoTracker`.
 
     Attributes:
         found: the last :class:`~sam2nb.AutoMasks` (None before a run).
@@ -95,7 +164,7 @@ class MaskPicker:
         >>> app.picker.toggle(320, 200); app.picker.add()  # doctest: +SKIP
     """
 
-    def __init__(self, app: Any):
+    def __init__(self, app: PickerHost):
         self.app = app
         self.found: AutoMasks | None = None
         self.selected: list[int] = []
@@ -104,14 +173,13 @@ class MaskPicker:
         self._disp: list[np.ndarray] = []
         self._colors = mask_colors(0)
         self._base: tuple[tuple, np.ndarray | None] = ((), None)
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._job: Job | None = None  # the run going on (or the last one)
         engine = app.session.engine
         gpu = str(getattr(engine, "device", "cpu")).startswith("cuda")
         lay = W.Layout(width="auto")
         self.run_btn = W.Button(description="segment everything", icon="th", layout=lay,
                                 tooltip="find every object on the shown frame")  # fmt: skip
-        self.run_btn.on_click(lambda _: self.app._guard(self.run))
+        self.run_btn.on_click(lambda _: self.app.guard(self.run))
         self.density = W.Dropdown(
             options=[(f"{n} x {n} points", n) for n in (8, 16, 32, 64)], value=32 if gpu else 16,
             layout=W.Layout(width="130px"),
@@ -121,7 +189,7 @@ class MaskPicker:
             description="■ stop", disabled=True, layout=lay,
             tooltip="stop segment everything (the masks found so far are kept)",
         )  # fmt: skip
-        self.stop_btn.on_click(lambda _: self._stop.set())
+        self.stop_btn.on_click(lambda _: self.stop())
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="160px"))
         self.info = W.Label()
         self.info.add_class("sam2nb-picker-info")
@@ -133,17 +201,17 @@ class MaskPicker:
         self.min_stability = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01,
                                            description="min stability", **slider)  # fmt: skip
         for w in (self.min_area, self.min_iou, self.min_stability):
-            w.observe(lambda _: self.app._guard(self._filters_changed), names="value")
+            w.observe(lambda _: self.app.guard(self._filters_changed), names="value")
         self.all_btn = W.Button(description="select all", layout=lay)
         self.none_btn = W.Button(description="select none", layout=lay)
         self.add_btn = W.Button(description="add 0 as objects", icon="plus", layout=lay,
                                 disabled=True, button_style="success")  # fmt: skip
         self.close_btn = W.Button(description="close", icon="times", layout=lay,
                                   tooltip="hide the masks; clicks add prompts again")  # fmt: skip
-        self.all_btn.on_click(lambda _: self.app._guard(self.select_all))
-        self.none_btn.on_click(lambda _: self.app._guard(self.select_none))
-        self.add_btn.on_click(lambda _: self.app._guard(self.add))
-        self.close_btn.on_click(lambda _: self.app._guard(self.close))
+        self.all_btn.on_click(lambda _: self.app.guard(self.select_all))
+        self.none_btn.on_click(lambda _: self.app.guard(self.select_none))
+        self.add_btn.on_click(lambda _: self.app.guard(self.add))
+        self.close_btn.on_click(lambda _: self.app.guard(self.close))
         self.pick_row = W.VBox([
             W.HBox([self.min_area, self.min_iou, self.min_stability]),
             W.HBox([self.all_btn, self.none_btn, self.add_btn, self.close_btn]),
@@ -163,7 +231,7 @@ class MaskPicker:
     @property
     def running(self) -> bool:
         """True while a run is going on."""
-        return self._worker is not None and self._worker.is_alive()
+        return self._job is not None and self._job.running
 
     def visible(self) -> list[int]:
         """Indices of the masks the filters let through."""
@@ -188,50 +256,45 @@ class MaskPicker:
         """
         if self.running:
             raise RuntimeError("Segment everything is running already: stop it or wait.")
-        if getattr(self.app, "running", False):
+        if self.app.running:
             raise RuntimeError("A propagation or export is running: wait for it or stop it.")
         knobs = {"points_per_side": int(self.density.value), **self.knobs, **knobs}
         frame = int(self.app.frame_idx)
-        self._stop = threading.Event()
         self._busy(True)
         self.info.value = f"segmenting frame {frame}..."
-        if getattr(self.app, "threaded", True):
-            self._worker = threading.Thread(target=self._run, args=(frame, knobs),
-                                            name="sam2nb-everything", daemon=True)  # fmt: skip
-            self._worker.start()
-        else:
-            self._run(frame, knobs)
+        self._job = WidgetJob(
+            lambda job: self._segment(job, frame, knobs), name="sam2nb-everything",
+            threaded=self.app.threaded, show_error=self.app.show_error,
+            on_progress=self._show_progress, on_done=lambda: self._busy(False),
+        )  # fmt: skip
+        self._job.start()
 
-    def _run(self, frame: int, knobs: dict) -> None:
-        def on_batch(done: int, total: int) -> None:
-            self.progress.max, self.progress.value = total, done
-
+    def _segment(self, job: Job, frame: int, knobs: dict) -> None:
         t0 = time.perf_counter()
-        try:
-            found = segment_everything(None, self.app.session, frame_idx=frame, progress=False,
-                                       stop=self._stop, on_batch=on_batch, **knobs)  # fmt: skip
-            self.show(found)
-            word = " (stopped early)" if found.stopped else ""
-            flag = " UNTRAINED model: these masks mean nothing." if found.untrained else ""
-            n = f"{len(found)} mask{'s' if len(found) != 1 else ''}"
-            self.app.say(
-                f"{n} on frame {frame} in {time.perf_counter() - t0:.1f} s{word}. "
-                f"Click masks to select them, then 'add as objects'.{flag}"
-            )
-        except Exception as exc:
-            self.app.show_error(exc)
-        finally:
-            self._busy(False)
+        found = segment_everything(None, self.app.session, frame_idx=frame, progress=False,
+                                   stop=job, on_batch=job.progress, **knobs)  # fmt: skip
+        self.show(found)
+        word = " (stopped early)" if found.stopped else ""
+        flag = " UNTRAINED model: these masks mean nothing." if found.untrained else ""
+        n = f"{len(found)} mask{'s' if len(found) != 1 else ''}"
+        self.app.say(
+            f"{n} on frame {frame} in {time.perf_counter() - t0:.1f} s{word}. "
+            f"Click masks to select them, then 'add as objects'.{flag}"
+        )
+
+    def _show_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.max, self.progress.value = total, done
 
     def wait(self, timeout: float = 600.0) -> bool:
         """Block until the run is done (for scripts and tests)."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+        if self._job is not None:
+            self._job.wait(timeout)
         return not self.running
 
     def stop(self) -> None:
         """Ask the run to stop after the point batch it is on (the masks so far are kept)."""
-        self._stop.set()
+        if self._job is not None:
+            self._job.stop()
 
     def _busy(self, on: bool) -> None:
         self.run_btn.disabled = on
@@ -251,8 +314,8 @@ class MaskPicker:
         self._colors = mask_colors(len(found))
         self._base = ((), None)
         self.pick_row.layout.display = None
-        if getattr(self.app, "frame_idx", 0) != found.frame_idx:
-            self.app.scrubber.show(found.frame_idx)
+        if self.app.frame_idx != found.frame_idx:
+            self.app.show_frame(found.frame_idx)
         self._changed()
 
     def toggle(self, x: float, y: float) -> int | None:
@@ -341,7 +404,7 @@ class MaskPicker:
         """
         if self.found is None or not self.selected:
             raise ValueError("Nothing selected: click masks to select them (or 'select all').")
-        if getattr(self.app, "running", False):
+        if self.app.running:
             raise RuntimeError("A propagation or export is running: wait for it or stop it.")
         ids = self.found.add_to(self.app.session, select=self.selected, names=names)
         frame = self.found.frame_idx

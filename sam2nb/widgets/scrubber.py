@@ -10,6 +10,7 @@ render thread draws the newest requested frame and skips the ones it was asked f
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -19,22 +20,22 @@ import ipywidgets as W
 import numpy as np
 from ipycanvas import Canvas
 
+from ..base.colors import color_of, hex_color
 from ..media.overlay import (
     DISPLAY_WIDTH,
     JPEG_QUALITY,
     FrameCache,
     Viewport,
-    color_of,
     encode_jpeg,
-    hex_color,
     mask_layer,
     runs,
 )
-from ..tracking.editor import frame_prompts
+from ..tracking.log import frame_prompts
 from ..tracking.store import FrameResult
 from .canvas import PromptCanvas, batch
 
 LANE = 12  # timeline pixels per object
+FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
 TIMELINE_INTERVAL = 0.5  # seconds between timeline redraws while frames stream in
 
 
@@ -77,6 +78,9 @@ class FrameScrubber:
         self.current_obj: int | None = None
         self.layer_hook: Callable[[int], Any] | None = None  # a mask layer to show instead
         self._version: dict[int, int] = {}
+        # the records the session just handed over, per frame and version: drawing a frame
+        # that was just prompted or tracked reads nothing back from the store
+        self._fresh: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
         self._presence: dict[int, np.ndarray] = {}
         self._tracked: dict[int, np.ndarray] = {}
         self._timeline_t = 0.0
@@ -202,7 +206,11 @@ class FrameScrubber:
         key = (frame_idx, self._version.get(frame_idx, 0), self.opacity, colors)
 
         def make() -> Any:
-            masks = self.session.results.masks(frame_idx, obj_ids=shown) if shown else {}
+            version, records = self._fresh.get(frame_idx, (None, None))
+            if records is not None and version == self._version.get(frame_idx, 0):
+                masks = {o: records[o].mask() for o in shown if o in records}
+            else:
+                masks = self.session.results.masks(frame_idx, obj_ids=shown) if shown else {}
             disp = {o: self.viewport.resize_mask(m) for o, m in masks.items()}
             return mask_layer(disp, dict(colors), self.opacity)
 
@@ -290,6 +298,10 @@ class FrameScrubber:
                 self._tracked[o][f] = rec is not None
                 self._presence[o][f] = rec is not None and rec.visible
         self._version[f] = self._version.get(f, 0) + 1
+        self._fresh[f] = (self._version[f], result.records)
+        self._fresh.move_to_end(f)
+        while len(self._fresh) > FRESH_FRAMES:
+            self._fresh.popitem(last=False)
         if redraw and f == self.frame_idx:
             self.request(f)
         else:

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import nbformat
-from conftest import REPORT
 from playwright.sync_api import Page, expect
+
+from conftest import REPORT
 
 # The notebook named by the argument is the current tab and its kernel is idle (JupyterLab
 # restores tabs from its workspace, so an earlier notebook may be open too).
@@ -46,7 +47,7 @@ import sam2nb as s2
 engine = s2.load("test")
 app = s2.VideoTracker(r"{video}", engine, save_dir="run")
 def _dump(*_):
-    pathlib.Path("session_log.json").write_text(json.dumps(app.session.log))
+    pathlib.Path("session_log.json").write_text(json.dumps(app.session.log.to_json()))
 app.canvas.on_click(_dump)
 app.canvas.on_box(_dump)
 app.widget"""

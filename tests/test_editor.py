@@ -1,0 +1,185 @@
+"""tracking/editor: clicks, boxes, undo and redo on a real session (test model), headless."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sam2nb as s2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return s2.load("test")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (6, 96, 128, 3), dtype=np.uint8)
+    frames[:, 30:70, 40:90] = (40, 200, 90)  # a green block on noise
+    return s2.open_video(frames)
+
+
+@pytest.fixture
+def sess(engine, clip):
+    s = s2.Session(clip, engine)
+    yield s
+    s.close()
+
+
+def _rle(sess, f, o=1):
+    r = sess.results.get(f, o)
+    return None if r is None else r.rle
+
+
+def _state(ed, f):
+    """What the editor shows for a frame: each object's clicks, labels and box."""
+    return {o: (p.points, p.labels, p.box) for o, p in ed.prompts(f).items()}
+
+
+def test_the_first_click_makes_an_object(sess):
+    ed = s2.PromptEditor(sess)
+    assert ed.obj_id is None and not ed.can_undo and ed.undo_frame is None
+    res = ed.click(0, 60, 50)
+    assert list(sess.objects) == [1] and ed.obj_id == 1
+    assert _state(ed, 0) == {1: ([(60.0, 50.0)], [1], None)}
+    assert res.frame_idx == 0 and res.records[1].rle == _rle(sess, 0)
+    assert ed.can_undo and ed.undo_frame == 0 and not ed.can_redo
+
+
+@pytest.mark.parametrize("mode, label, want", [(1, None, 1), (0, None, 0), (0, 1, 1), (1, 0, 0)])
+def test_click_labels(sess, mode, label, want):
+    ed = s2.PromptEditor(sess)
+    ed.label = mode
+    ed.click(0, 60, 50, label=label)
+    assert ed.prompts(0)[1].labels == [want]
+
+
+def test_undo_and_redo_walk_the_edits_exactly(sess):
+    ed = s2.PromptEditor(sess)
+    steps = []  # (what the frame shows, its mask) after each edit
+    ed.click(0, 60, 50)
+    steps.append((_state(ed, 0), _rle(sess, 0)))
+    ed.click(0, 10, 10, label=0)
+    steps.append((_state(ed, 0), _rle(sess, 0)))
+    ed.box(0, [30, 20, 100, 80])  # the box keeps the frame's clicks
+    steps.append((_state(ed, 0), _rle(sess, 0)))
+    assert steps[-1][0] == {1: ([(60.0, 50.0), (10.0, 10.0)], [1, 0], [30, 20, 100, 80])}
+
+    for want in (steps[1], steps[0]):
+        assert ed.undo_frame == 0
+        res = ed.undo()
+        assert (_state(ed, 0), _rle(sess, 0)) == want
+        assert res.records[1].rle == want[1]
+    assert ed.can_redo and ed.redo_frame == 0
+    for want in (steps[1], steps[2]):
+        res = ed.redo()
+        assert (_state(ed, 0), _rle(sess, 0)) == want
+        assert res.records[1].rle == want[1]
+    assert not ed.can_redo and ed.redo() is None
+
+
+def test_undoing_a_frames_only_prompt_leaves_it_unprompted(sess):
+    ed = s2.PromptEditor(sess)
+    ed.click(0, 60, 50)
+    ed.click(2, 70, 40)
+    mask = _rle(sess, 2)
+    ed.undo()
+    assert ed.prompts(2) == {} and sess.prompt_frames(1) == [0]
+    assert _rle(sess, 2) is None  # never tracked: no mask left
+    assert _state(ed, 0) == {1: ([(60.0, 50.0)], [1], None)}  # the other frame is untouched
+    ed.redo()
+    assert sess.prompt_frames(1) == [0, 2] and _rle(sess, 2) == mask
+
+
+def test_a_new_edit_drops_what_could_be_redone(sess):
+    ed = s2.PromptEditor(sess)
+    ed.click(0, 60, 50)
+    ed.click(0, 70, 40)
+    ed.undo()
+    assert ed.can_redo
+    ed.click(1, 50, 50)
+    assert not ed.can_redo and ed.redo() is None and ed.redo_frame is None
+    assert ed.undo_frame == 1
+
+
+def test_nothing_to_undo_or_redo(sess):
+    ed = s2.PromptEditor(sess)
+    assert ed.undo() is None and ed.redo() is None
+    assert (ed.undo_frame, ed.redo_frame) == (None, None)
+
+
+def test_a_click_after_a_box_keeps_the_box(sess):
+    ed = s2.PromptEditor(sess)
+    ed.box(0, [30, 20, 100, 80])
+    ed.click(0, 60, 50, label=0)
+    assert _state(ed, 0) == {1: ([(60.0, 50.0)], [0], [30, 20, 100, 80])}
+    ed.undo()
+    assert _state(ed, 0) == {1: ([], [], [30, 20, 100, 80])}
+
+
+def test_clear_is_undone_and_clearing_nothing_is_not_an_edit(sess):
+    ed = s2.PromptEditor(sess)
+    ed.click(0, 60, 50)
+    ed.click(3, 60, 50, label=1)
+    ed.click(3, 20, 20, label=0)
+    before = (_state(ed, 3), _rle(sess, 3))
+    ed.clear(3)
+    assert ed.prompts(3) == {} and 3 not in sess.prompt_frames(1)
+    ed.undo()
+    assert (_state(ed, 3), _rle(sess, 3)) == before  # both clicks, the same mask
+    ed.clear(4)  # nothing there: not an edit, and what can be redone stays
+    assert ed.undo_frame == 3 and ed.redo_frame == 3
+    ed.redo()
+    assert ed.prompts(3) == {}
+
+
+def test_undoing_a_correction_puts_the_tracked_mask_back(sess):
+    sess.add_object()
+    sess.add_points(0, 1, [(60, 50)], [1])
+    sess.run(progress=False)
+    tracked = sess.results.get(3, 1)
+    ed = s2.PromptEditor(sess)
+    assert ed.obj_id == 1  # the session's first object
+    ed.click(3, 10, 90, label=1)  # a correction on a tracked frame
+    assert sess.prompt_frames(1) == [0, 3]
+    corrected = _rle(sess, 3)
+    ed.undo()
+    back = sess.results.get(3, 1)
+    assert sess.prompt_frames(1) == [0]
+    assert back.rle == tracked.rle and back.score == pytest.approx(tracked.score)
+    ed.redo()
+    assert _rle(sess, 3) == corrected
+
+
+def test_objects_new_and_selected(sess):
+    sess.add_object(name="a")
+    ed = s2.PromptEditor(sess)
+    assert ed.obj_id == 1
+    o2 = ed.new_object(name="b", color="#ff0000")
+    assert o2 == 2 and ed.obj_id == 2 and sess.objects[2].color == (255, 0, 0)
+    ed.click(0, 60, 50)
+    ed.select(1)
+    ed.click(0, 100, 80)
+    assert set(ed.prompts(0)) == {1, 2}
+    assert ed.prompts(0)[1].points == [(100.0, 80.0)]
+    with pytest.raises(s2.SessionError, match="no object 9"):
+        ed.select(9)
+    assert ed.obj_id == 1
+    assert s2.PromptEditor(sess, obj_id=2).obj_id == 2
+
+
+def test_clear_needs_an_object(sess):
+    with pytest.raises(s2.SessionError, match="no object yet"):
+        s2.PromptEditor(sess).clear(0)
+
+
+def test_edits_of_a_removed_object_cannot_be_undone(sess):
+    ed = s2.PromptEditor(sess)
+    ed.click(0, 60, 50)
+    sess.remove_object(1)
+    with pytest.raises(s2.SessionError, match="removed|no longer"):
+        ed.undo()
