@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import nbformat
-from conftest import REPORT
 from playwright.sync_api import Page, expect
 from test_tracker_browser import CANVAS, HELPERS, IDLE, _pct, _wait_change
+
+from conftest import REPORT
 
 
 def _notebook(root: Path, video: Path) -> str:
