@@ -53,7 +53,7 @@ from .media.overlay import (
     overlay_frame,
 )
 from .media.samples import sample_image, sample_path, sample_video, synthetic_image, synthetic_video
-from .media.video import VideoSource, open_video, read_image, to_rgb8
+from .media.video import FrameDecodeError, VideoSource, open_video, read_image, to_rgb8
 from .model.checkpoints import (
     MODELS,
     CachedModel,
@@ -91,7 +91,14 @@ from .tracking.log import (
 from .tracking.persist import save_session
 from .tracking.prompts import TrackedObject
 from .tracking.protocol import SessionLike
-from .tracking.resume import load_session, replay
+from .tracking.resume import (
+    holds_session,
+    load_session,
+    move_aside,
+    open_session,
+    replay,
+    saved_log,
+)
 from .tracking.session import Session
 from .tracking.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 
@@ -179,6 +186,7 @@ __all__ = [
     "SystemInfo",
     "TrackedObject",
     "VideoError",
+    "FrameDecodeError",
     "VideoSource",
     "__version__",
     "cache_dir",
@@ -193,6 +201,10 @@ __all__ = [
     "list_models",
     "load",
     "load_session",
+    "holds_session",
+    "move_aside",
+    "open_session",
+    "saved_log",
     "load_state_dict",
     "open_video",
     "read_image",

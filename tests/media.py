@@ -74,3 +74,29 @@ def short_clip(src: Path, dst: Path, frames: int = 8, max_side: int = 320) -> Pa
         out.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     out.release()
     return Path(dst)
+
+
+def stream_cut(src: Path, dst: Path, frames: int = 60) -> Path:
+    """The first ``frames`` frames of a video by stream copy (no re-encoding), index in front.
+
+    The index (moov) comes first, as streaming sites serve MP4s, so a copy cut short still opens
+    and its header lists frames whose data is gone.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-an",
+           "-frames:v", str(frames), "-c", "copy", "-movflags", "+faststart", str(dst)]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return Path(dst)
+
+
+def corrupt_copy(src: Path, dst: Path, where: float = 0.5, length: int = 20000) -> Path:
+    """A copy with ``length`` bytes of its mp4 data (mdat) zeroed at ``where`` of the way in."""
+    data = bytearray(Path(src).read_bytes())
+    mdat = next((pos, size) for kind, pos, size, _ in _boxes(bytes(data)) if kind == "mdat")
+    at = mdat[0] + int(mdat[1] * where)
+    data[at : at + length] = bytes(length)
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)

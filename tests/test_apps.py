@@ -75,9 +75,9 @@ def test_tracker_errors_show_in_the_app(engine, bedroom, tmp_path):
     assert "Nothing to undo" in app.status.value
 
 
-def test_image_segmenter_candidates_and_choice(engine, data_dir):
+def test_image_segmenter_candidates_and_choice(engine, data_dir, tmp_path):
     img = read_image(data_dir / "truck.jpg")
-    app = s2.ImageSegmenter(img, engine, max_width=640)
+    app = s2.ImageSegmenter(img, engine, max_width=640, save_dir=tmp_path / "img")
     vp = app.canvas.viewport
     x, y = vp.to_display(img.shape[1] / 2, img.shape[0] / 2)
     mouse(app.canvas.canvas, "mouse_down", x, y)
@@ -100,6 +100,47 @@ def test_image_segmenter_candidates_and_choice(engine, data_dir):
     assert s2.frame_prompts(app.session.log)[(0, 1)].box is None
     direct = s2.segment_image(engine, img, points=p.points, labels=p.labels)
     assert np.array_equal(app.session.candidates[1].masks, direct.masks)  # same as the API
+    app.choices.value = other
+    # a restart: the same call resumes, with the prompts, the candidates and the choice
+    again = s2.ImageSegmenter(img, engine, max_width=640, save_dir=tmp_path / "img")
+    assert again.status.value.startswith("resumed: 1 object") or "resumed: 1 object" in (
+        again.status.value
+    )
+    assert again.session.log == app.session.log and again.choices.value == other
+    assert np.array_equal(again.masks[1], app.masks[1])
+    assert np.array_equal(again.session.candidates[1].masks, app.session.candidates[1].masks)
+    fresh = s2.ImageSegmenter(img, engine, save_dir=tmp_path / "img", fresh=True)
+    assert fresh.session.log == [] and fresh.session.moved_aside.is_dir()
+    assert "earlier session is in" in fresh.status.value
+    with pytest.raises(s2.SessionError, match="another image"):
+        s2.ImageSegmenter(img[:, ::-1].copy(), engine, save_dir=tmp_path / "img")
+
+
+def test_reopening_the_tracker_on_its_folder_resumes_never_overwrites(engine, bedroom, tmp_path):
+    """The restart trap: re-running the notebook cell that makes the app brings the work back."""
+    video = s2.open_video(bedroom, end=12)
+    folder = tmp_path / "session"
+    app = s2.VideoTracker(video, engine, save_dir=folder, threaded=False, max_width=320)
+    app.click(450, 200)
+    app.propagate("forward", max_frames=4)
+    app.session.rename_object(1, name="child")
+    log, masks = app.session.log.to_json(), {f: app.session.results.get(f, 1) for f in range(5)}
+    app.scrubber.close()
+    for make in (lambda: video, lambda: s2.Session(video, engine)):  # as the cell was written
+        again = s2.VideoTracker(make(), engine, save_dir=folder, threaded=False, max_width=320)
+        assert again.status.value.startswith("resumed: 1 object, 1 prompt, 5 frames tracked")
+        assert again.session.log.to_json() == log and again.session.objects[1].name == "child"
+        assert {f: again.session.results.get(f, 1) for f in range(5)} == masks
+        again.scrubber.close()
+        again.session.close()
+    busy = s2.Session(video, engine)
+    busy.add_object()
+    with pytest.raises(s2.SessionError, match="has work of its own"):
+        s2.VideoTracker(busy, engine, save_dir=folder)
+    new = s2.VideoTracker(video, engine, save_dir=folder, fresh=True, threaded=False)
+    assert len(new.session.log) == 0 and "earlier session is in" in new.status.value
+    old = s2.load_session(new.session.moved_aside, autosave=False)
+    assert old.log.to_json() == log
 
 
 def test_a_click_reads_the_log_index_once_the_store_once_and_draws_once(engine, bedroom):

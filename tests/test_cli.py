@@ -110,3 +110,14 @@ def test_lab_serves_notebooks_with_token_auth(tmp_path):
         os.killpg(proc.pid, 15)
         out = proc.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/lab?token=s3cret" in out
+
+
+def test_everything_takes_a_frame_range_and_redo():
+    from sam2nb.cli.commands import build_parser
+
+    args = build_parser().parse_args(
+        ["everything", "clip.mp4", "--out", "found", "--frames", "0:300:30", "--redo"]
+    )
+    assert (args.frames, args.redo, args.frame) == ("0:300:30", True, None)
+    args = build_parser().parse_args(["everything", "clip.mp4", "--out", "found"])
+    assert (args.frames, args.redo) == (None, False)

@@ -183,3 +183,32 @@ def test_edits_of_a_removed_object_cannot_be_undone(sess):
     sess.remove_object(1)
     with pytest.raises(s2.SessionError, match="removed|no longer"):
         ed.undo()
+
+
+def test_the_undo_history_comes_back_with_a_resumed_session(engine, clip, tmp_path):
+    """A session kept in a folder keeps its undo and redo stacks: after a restart, undo goes
+    on exactly as it would have (the tracked mask a correction replaced comes back too)."""
+    s = s2.Session(clip, engine, folder=tmp_path / "run")
+    ed = s2.PromptEditor(s)
+    ed.click(0, 60, 50)
+    s.run(progress=False)
+    tracked2 = _rle(s, 2)
+    ed.click(2, 70, 40)  # a correction on a tracked frame
+    ed.click(2, 20, 20, label=0)
+    ed.undo()  # the negative click goes: it can be redone
+    want_undo, want_redo = ed.can_undo, ed.can_redo
+    s.close()
+    again = s2.load_session(tmp_path / "run", engine=engine, video=clip)
+    ed2 = s2.PromptEditor(again)
+    assert (ed2.can_undo, ed2.can_redo) == (want_undo, want_redo) == (True, True)
+    assert ed2.undo_frame == 2 and ed2.redo_frame == 2
+    ed2.redo()
+    assert _state(ed2, 2)[1][1] == [1, 0]
+    ed2.undo()
+    ed2.undo()  # the correction goes: frame 2 shows its tracked mask again
+    assert 1 not in _state(ed2, 2) and _rle(again, 2) == tracked2
+    again.close()
+    third = s2.load_session(tmp_path / "run", engine=engine, video=clip)
+    ed3 = s2.PromptEditor(third)  # and the stacks as they are now, after those steps
+    assert ed3.undo_frame == 0 and ed3.redo_frame == 2
+    third.close()

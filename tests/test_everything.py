@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+from media import corrupt_copy, stream_cut, truncated_copy
 from pycocotools import mask as mask_utils
 
 import sam2nb as s2
+from sam2nb.media.video import FrameDecodeError
 from sam2nb.tracking.everything import check_knobs
 from sam2nb.widgets.picker import FILL, FILL_SELECTED, PickerHost, mask_colors, picker_layer
 
@@ -175,7 +178,7 @@ def test_image_segmenter_picks_masks_by_clicks_and_adds_them(data_dir):
     from test_widgets import mouse
 
     engine = s2.load("test", device="cpu")
-    app = s2.ImageSegmenter(data_dir / "cars.jpg", engine, max_width=600)
+    app = s2.ImageSegmenter(data_dir / "cars.jpg", engine, max_width=600, save_dir=None)
     assert isinstance(app, PickerHost)  # all the picker uses of its app
     w, h = app.session.size
     masks = _geometry(w, h)
@@ -308,3 +311,178 @@ def test_frame_out_of_range_on_a_session_source(bedroom):
     video = s2.open_video(bedroom, end=5)
     with pytest.raises(s2.EverythingError, match="Frame 5 is out of range.*5 frames"):
         s2.segment_everything(None, video, frame_idx=5)
+
+
+# -- the command over several frames: written one by one, resumed, damage named ------------------
+FAST = ["--model", "test", "--points-per-side", "1", "--pred-iou-thresh", "0",
+        "--stability-thresh", "0", "--max-side", "320", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cut8(bedroom, tmp_path_factory):
+    """The bedroom clip's first 8 frames, by stream copy."""
+    return stream_cut(bedroom, tmp_path_factory.mktemp("cut8") / "cut.mp4", frames=8)
+
+
+def _everything(*argv):
+    from sam2nb.cli.commands import main
+
+    return main(["everything", *map(str, argv)])
+
+
+def _outputs(out):
+    """{file name: modification time} of the finished outputs (and any temporary file)."""
+    return {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+
+def _whole(out, stem):
+    from sam2nb.io.labels import png_size
+
+    doc = json.loads((out / f"{stem}.json").read_text())
+    return png_size(out / f"{stem}_overlay.png") is not None and doc["info"]["settings"]
+
+
+@pytest.mark.slow
+def test_cli_frames_are_written_as_they_finish_and_a_rerun_skips_them(cut8, tmp_path, capsys):
+    out = tmp_path / "found"
+    run = ["--frames", "0:8:5", "--out", out, *FAST]
+    assert _everything(cut8, *run) == 0
+    said = capsys.readouterr().out
+    assert "frame 5: " in said and "2 frames written to" in said
+    names = {f"cut_f0000{f}{end}" for f in (0, 5) for end in (".json", "_overlay.png")}
+    assert set(_outputs(out)) == names  # nothing else (no temporary files)
+    settings = _whole(out, "cut_f00005")
+    assert settings["model"] == "test" and settings["max_side"] == 320
+    assert json.loads((out / "cut_f00005.json").read_text())["info"]["frame_idx"] == 5
+
+    before = _outputs(out)  # the same command again: nothing to do
+    assert _everything(cut8, *run) == 0
+    assert "skipped 2 frames already done" in capsys.readouterr().out
+    assert _outputs(out) == before
+
+    doc = (out / "cut_f00005.json").read_bytes()  # frame 5 lost a file, was cut short,
+    (out / "cut_f00005_overlay.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    (out / "cut_f00005.json.tmp").write_bytes(doc[:10])  # and an interrupted write left this
+    assert _everything(cut8, *run) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 frame already done" in said and "frame 5: " in said
+    after = _outputs(out)
+    assert set(after) == names and after["cut_f00000.json"] == before["cut_f00000.json"]
+    assert _whole(out, "cut_f00005") == settings
+
+    assert _everything(cut8, *run, "--redo") == 0  # --redo: everything again
+    assert "skipped" not in capsys.readouterr().out
+    assert all(_outputs(out)[n] != after[n] for n in names)
+
+
+def test_frame_done_needs_both_files_whole_and_the_same_settings(tmp_path):
+    from sam2nb.cli.everything import frame_done, write_outputs
+
+    found = _auto([np.ones((60, 80), bool)])
+    found.settings = {"points_per_side": 4, "keep_min_area": 0}
+    write_outputs(found, np.zeros((60, 80, 3), np.uint8), tmp_path, "a_f00001")
+    assert frame_done(tmp_path, "a_f00001", found.settings)
+    assert not frame_done(tmp_path, "a_f00001", {**found.settings, "keep_min_area": 9})
+    assert not frame_done(tmp_path, "a_f00002", found.settings)
+    whole = (tmp_path / "a_f00001.json").read_text()
+    (tmp_path / "a_f00001.json").write_text(whole[:-3])  # cut short
+    assert not frame_done(tmp_path, "a_f00001", found.settings)
+    big = json.loads(whole)
+    big["info"]["settings"]["note"] = "x" * 100_000  # an info longer than the head read
+    (tmp_path / "a_f00001.json").write_text(json.dumps(big))
+    assert frame_done(tmp_path, "a_f00001", big["info"]["settings"])
+    (tmp_path / "a_f00001_overlay.png").unlink()
+    assert not frame_done(tmp_path, "a_f00001", big["info"]["settings"])
+
+
+@pytest.mark.slow
+def test_cli_a_corrupt_frame_keeps_the_frames_before_and_names_it(cut, tmp_path, capsys):
+    bad = corrupt_copy(cut, tmp_path / "bad.mp4", where=0.3)
+    video = s2.open_video(bad)
+    with pytest.raises(FrameDecodeError) as err:
+        for i in range(len(video)):
+            video[i]
+    f = err.value.frame  # read without pause; the command pauses to segment each frame
+    out, a = tmp_path / "found", f - 2
+    rc = _everything(bad, "--frames", f"{a}:{f + 3}", "--out", out, *FAST)
+    msg = capsys.readouterr().err
+    g = int(re.search(r"Frame (\d+) of ", msg).group(1))  # decord may stop a frame early
+    assert rc == 2 and a < g <= f and f"Frame {g} of {bad} could not be decoded" in msg
+    assert f"{g - a} frame(s) written to {out} are kept" in msg
+    assert f"run again with --frames {a}:{g} (frames done are skipped)" in msg
+    assert all(_whole(out, f"bad_f{i:05d}") for i in range(a, g))
+    assert len(list(out.iterdir())) == 2 * (g - a)  # the frames before it, nothing half-written
+    assert _everything(bad, "--frames", f"{a}:{g}", "--out", out, *FAST) == 0  # the advice
+    n = g - a
+    assert f"skipped {n} frame{'s' if n > 1 else ''} already done" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def cut(bedroom, tmp_path_factory):
+    """The bedroom clip's first 60 frames, by stream copy, index in front."""
+    return stream_cut(bedroom, tmp_path_factory.mktemp("cut60") / "cut.mp4", frames=60)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--frames", "5"], "--frames '5' is not START:END[:STEP]"),
+        (["--frames", "a:9"], "--frames 'a:9' is not START:END[:STEP]"),
+        (["--frames", "5:3"], "--frames 5:3: cut.mp4 has 8 frames (0..7)"),
+        (["--frames", "0:9"], "--frames 0:9: cut.mp4 has 8 frames"),
+        (["--frames", "0:8:0"], "STEP >= 1"),
+        (["--frames", "0:8", "--frame", "2"], "--frame and --frames both given"),
+    ],
+)
+def test_cli_bad_frames_are_named_before_the_model_loads(cut8, tmp_path, capsys, argv, needle):
+    rc = _everything(cut8, "--model", "test", "--out", tmp_path / "o", *argv)
+    assert rc == 2 and needle in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_cli_frames_on_an_image_is_refused(data_dir, tmp_path, capsys):
+    rc = _everything(data_dir / "cars.jpg", "--frames", "0:3", "--out", tmp_path)
+    assert rc == 2 and "--frames 0:3: cars.jpg is an image" in capsys.readouterr().err
+
+
+def test_cli_says_a_video_is_cut_short_and_how_many_frames_it_has(cut, tmp_path, capsys):
+    short = truncated_copy(cut, tmp_path / "short.mp4", 0.6)
+    rc = _everything(short, "--frames", "0:60", "--model", "test", "--out", tmp_path / "o")
+    err = capsys.readouterr().err
+    with pytest.warns(UserWarning, match="cut short"):
+        n = len(s2.open_video(short))
+    assert rc == 2 and f"note: {short} is cut short" in err
+    assert f"--frames 0:60: short.mp4 has {n} frames (0..{n - 1})" in err
+
+
+@pytest.mark.slow
+def test_cli_killed_mid_run_leaves_whole_files_and_a_rerun_goes_on(cut8, tmp_path, capsys):
+    """A real crash (SIGKILL, no clean-up): what is there is whole; the same command finishes."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "found"
+    run = ["everything", cut8, "--frames", "0:2", "--out", out, *FAST]
+    proc = subprocess.Popen([sys.executable, "-m", "sam2nb", *map(str, run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "cut_f00000.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no frame was written"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = [f for f in range(2) if (out / f"cut_f{f:05d}.json").exists()]
+    assert 0 in done and len(done) < 2
+    for p in out.iterdir():  # whatever has its final name is whole
+        if p.suffix == ".png":
+            from sam2nb.io.labels import png_size
+
+            assert png_size(p) is not None, p
+        elif p.suffix == ".json":
+            json.loads(p.read_text())
+    assert _everything(*run[1:]) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 frame already done" in said
+    assert all(_whole(out, f"cut_f{f:05d}") for f in range(2))

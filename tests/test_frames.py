@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from media import short_clip
+from media import corrupt_copy, short_clip, stream_cut
 
 import sam2nb as s2
 from sam2nb.media.frames import IMG_MEAN, IMG_STD, FrameStream
+from sam2nb.media.video import FrameDecodeError
 
 WAIT = 30  # seconds a background decode may take before the test calls it a hang
 SIZE = 64
@@ -168,6 +169,53 @@ def test_a_decode_error_surfaces_when_the_frame_is_asked_for(monkeypatch):
         with pytest.raises(s2.VideoError, match="frame 5 is damaged"):
             fs.raw(5)
         assert fs.raw(6)[0, 0, 0] == 6  # the stream is still usable
+    finally:
+        fs.close()
+
+
+@pytest.fixture(scope="module")
+def corrupt_mp4(bedroom, tmp_path_factory):
+    """Sixty frames of the bedroom clip with zeroed bytes half-way into its data."""
+    d = tmp_path_factory.mktemp("corrupt")
+    return corrupt_copy(stream_cut(bedroom, d / "cut.mp4", frames=60), d / "bad.mp4", 0.5)
+
+
+@pytest.mark.parametrize("resize", ["decoder", "device"])
+def test_a_corrupt_video_file_stops_the_stream_with_the_clear_error(corrupt_mp4, resize, decodes):
+    """The prefetch meets the bad frame first: its error reaches the reader, no hang, no retry."""
+    video = s2.open_video(corrupt_mp4)
+    fs = FrameStream(video, SIZE, "cpu", prefetch=4, resize=resize)
+    got: list = []
+
+    def read_all():
+        try:
+            for i in range(len(fs)):
+                got.append(fs.raw(i))
+                time.sleep(0.01)  # a slow reader: the prefetch runs ahead into the damage
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            got.append(exc)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    reader.join(WAIT)
+    try:
+        assert not reader.is_alive(), "the stream hung on the broken frame"
+        err = got[-1]
+        assert isinstance(err, FrameDecodeError), err
+        f = err.frame
+        assert len(got) - 1 == f and 5 < f < 60  # every frame before it came out
+        assert f"Frame {f} of {corrupt_mp4} could not be decoded" in str(err)
+        assert f"The {f} frames before it (0..{f - 1}) decoded fine: pass end={f}" in str(err)
+        if resize == "device":
+            assert np.array_equal(got[f - 1], video[f - 1])
+        assert decodes.count(f) == 1  # by the prefetch or the reader, never by both
+        tried, decoded = decodes.count(f), fs.decoded
+        for _ in range(3):  # asked again: the same error at once, nothing decoded again
+            with pytest.raises(FrameDecodeError, match=f"Frame {f} of"):
+                fs.raw(f)
+        time.sleep(0.2)
+        assert decodes.count(f) == tried and fs.decoded == decoded
+        assert max(decodes) <= f + fs.prefetch  # the prefetch did not run on past it
     finally:
         fs.close()
 

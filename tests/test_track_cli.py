@@ -53,3 +53,91 @@ def test_bad_prompts_fail_before_loading_anything(bedroom, tmp_path, capsys, arg
     rc = main(["track", str(bedroom), "--model", "test", "--out", str(tmp_path), *args])
     assert rc == 2
     assert needle in capsys.readouterr().err
+
+
+def _pngs(folder):
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))}
+
+
+@pytest.mark.slow
+def test_killed_mid_run_the_same_command_goes_on_where_it_stopped(bedroom, tmp_path, capsys):
+    """SIGKILL the command mid-run: every frame written before stays; the same command run
+    again skips what was tracked and ends with the masks of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    args = ["track", str(bedroom), "--model", "test", "--point", "0:450,200", "--end", "30",
+            "--direction", "forward", "--quiet"]  # fmt: skip
+    out = tmp_path / "masks"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-m", "sam2nb", *args, "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    t0 = time.monotonic()
+    while len(list(out.glob("*.png"))) < 8 and proc.poll() is None:
+        assert time.monotonic() - t0 < 300, "the command wrote no masks"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    before = _pngs(out)
+    assert 8 <= len(before) < 30  # killed mid-run, frames on disk
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 0  # the same command again
+    said = capsys.readouterr().out
+    skipped = int(said.split("skipped ")[1].split()[0])
+    assert len(before) - 2 <= skipped < 30
+    again = _pngs(out)
+    assert all(np.array_equal(again[k], v) for k, v in before.items())  # nothing written was lost
+    assert main([*args, "--out", str(tmp_path / "ref")]) == 0  # one uninterrupted run
+    ref = _pngs(tmp_path / "ref")
+    assert again.keys() == ref.keys() and len(ref) == 30
+    assert all(np.array_equal(again[k], ref[k]) for k in ref)
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 0  # all done: nothing to track
+    assert "skipped 30 frames" in capsys.readouterr().out
+    assert main([*args, "--out", str(out), "--redo"]) == 0
+    said = capsys.readouterr().out
+    assert "skipped" not in said and "starting over" in said
+    assert len(list(out.glob(".session.*"))) == 1  # the earlier session, moved aside
+
+
+@pytest.mark.slow
+def test_a_rerun_with_other_prompts_is_refused_and_changes_nothing(bedroom, tmp_path, capsys):
+    base = ["track", str(bedroom), "--model", "test", "--end", "4", "--quiet", "--out",
+            str(tmp_path / "m")]  # fmt: skip
+    assert main([*base, "--point", "0:450,200"]) == 0
+    before = _pngs(tmp_path / "m")
+    assert main([*base, "--point", "0:300,100"]) == 2
+    err = capsys.readouterr().err
+    assert "other prompts" in err and "--redo" in err
+    after = _pngs(tmp_path / "m")
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[k], before[k]) for k in before)
+
+
+@pytest.mark.slow
+def test_a_video_broken_mid_way_keeps_the_frames_before_and_names_the_fix(
+    bedroom, tmp_path, capsys
+):
+    from media import corrupt_copy, stream_cut
+
+    clip = corrupt_copy(stream_cut(bedroom, tmp_path / "cut.mp4", 60), tmp_path / "broken.mp4")
+    out = tmp_path / "masks"
+    args = ["track", str(clip), "--model", "test", "--point", "0:450,200", "--direction",
+            "forward", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    bad = int(err.split("Frame ")[1].split()[0])
+    assert 0 < bad < 60 and f"--end {bad}" in err and "kept" in err
+    kept = _pngs(out)
+    assert sorted(kept) == [f"{i:05d}.png" for i in range(bad)]  # every frame before it
+    assert main([*args, "--end", str(bad)]) == 0  # as the error says: nothing is tracked again
+    assert f"skipped {bad} frames" in capsys.readouterr().out
+    again = _pngs(out)
+    assert again.keys() == kept.keys()
+    assert all(np.array_equal(again[k], kept[k]) for k in kept)

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import pickle
+import warnings
+
+import cv2
 import numpy as np
 import pytest
-from media import faststart, truncated_copy
+from media import corrupt_copy, faststart, stream_cut, truncated_copy
 from PIL import Image
 
 import sam2nb as s2
-from sam2nb.media.video import natural_key, to_rgb8
+from sam2nb.media.video import FrameDecodeError, natural_key, to_rgb8
 
 
 def test_open_mp4_lazy_random_access(bedroom):
@@ -95,15 +99,107 @@ def test_bad_video_files_get_clear_messages(tmp_path, bedroom, make, needle):
     assert needle in str(err.value) and str(path) in str(err.value)
 
 
-def test_truncated_faststart_video_names_the_bad_frame(tmp_path, bedroom):
+def test_truncated_faststart_video_keeps_the_frames_that_decode(tmp_path, bedroom):
     src = faststart(bedroom, tmp_path / "fs.mp4")
     assert len(s2.open_video(src)) == 200
-    v = s2.open_video(truncated_copy(src, tmp_path / "fs_half.mp4", 0.5))
-    assert v[10].shape == (540, 960, 3)
-    with pytest.raises(s2.VideoError, match=r"Frame \d+ of .*fs_half.mp4 could not be decoded"):
+    with pytest.warns(UserWarning, match="fs_half.mp4 is cut short"):
+        v = s2.open_video(truncated_copy(src, tmp_path / "fs_half.mp4", 0.5))
+    assert 0 < len(v) < 200 and v[10].shape == (540, 960, 3)
+    assert v[len(v) - 1].shape == (540, 960, 3)  # the last frame it reports decodes
+
+
+# -- damaged files: cut short (seen at open) or corrupt inside (seen at the bad frame) ----------
+@pytest.fixture(scope="module")
+def cut(bedroom, tmp_path_factory):
+    """The bedroom clip's first 60 frames by stream copy (no re-encoding), index in front."""
+    return stream_cut(bedroom, tmp_path_factory.mktemp("cut") / "cut.mp4", frames=60)
+
+
+def _opencv_frames(path):
+    """How many frames OpenCV's own FFmpeg reads from the start before it stops."""
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def _first_failure(video):
+    try:
+        for i in range(len(video)):
+            video[i]
+    except s2.VideoError as err:
+        return err
+    return None
+
+
+def test_a_file_cut_short_opens_with_the_frames_that_really_decode(cut, tmp_path):
+    """The header still lists 60 frames; open finds the real count, which OpenCV agrees with."""
+    short = truncated_copy(cut, tmp_path / "short.mp4", 0.6)
+    assert cv2.VideoCapture(str(short)).get(cv2.CAP_PROP_FRAME_COUNT) == 60  # the header's
+    with pytest.warns(UserWarning, match=r"short.mp4 is cut short .*: only \d+ of its \d+ bytes"):
+        v = s2.open_video(short)
+    assert 10 < len(v) < 60 and len(v) == _opencv_frames(short)
+    assert f"Its first {len(v)} frames (0..{len(v) - 1}) decode and are used" in v.damage
+    assert _first_failure(v) is None  # every frame it reports decodes
+    assert s2.open_video(cut).damage is None and len(s2.open_video(cut)) == 60
+    with (
+        pytest.raises(s2.VideoError, match=f"at most {len(v)} .*is cut short"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        s2.open_video(short, end=60)
+
+
+def test_a_file_cut_short_before_its_index_says_how_much_is_there(bedroom, tmp_path):
+    half = truncated_copy(bedroom, tmp_path / "half.mp4", 0.5)  # its index (moov) is at the end
+    with pytest.raises(s2.VideoError, match=r"truncated: only \d+ of its \d+ bytes are there"):
+        s2.open_video(half)
+
+
+def test_a_corrupt_frame_names_itself_and_end_keeps_the_frames_before(cut, tmp_path):
+    bad = corrupt_copy(cut, tmp_path / "bad.mp4", where=0.5)
+    v = s2.open_video(bad)
+    assert len(v) == 60 and v.damage is None  # nothing at open: the damage is inside
+    err = _first_failure(v)
+    assert isinstance(err, FrameDecodeError) and 5 < err.frame < 60
+    f = err.frame
+    msg = str(err)
+    assert msg.startswith(f"Frame {f} of {bad} could not be decoded (")
+    assert f"The {f} frames before it (0..{f - 1}) decoded fine: pass end={f}" in msg
+    assert (err.decoded, err.video) == (f, str(bad))
+    assert v[f - 1].shape == (540, 960, 3) and v[3].shape == (540, 960, 3)  # still usable
+    assert _first_failure(s2.open_video(bad, end=f)) is None  # the advice works
+    again = pickle.loads(pickle.dumps(err))  # crosses process boundaries (batch workers)
+    assert type(again) is FrameDecodeError and str(again) == msg and again.frame == f
+    assert "--end 7" in err.explain("run again with --end 7")
+
+
+def test_a_corrupt_frame_read_first_says_the_frames_before_were_not_read(cut, tmp_path):
+    bad = corrupt_copy(cut, tmp_path / "bad.mp4", where=0.5)
+    with pytest.raises(FrameDecodeError) as err:
+        s2.open_video(bad)[59]  # open read frame 0 (its size), nothing else
+    assert err.value.frame == 59 and err.value.decoded == 1
+    msg = str(err.value)
+    assert "1 of the 59 frames before it were decoded fine (the others were not read yet)" in msg
+    assert "pass end=59 to open_video()" in msg
+    assert "No frame before it was read yet" in str(FrameDecodeError("v.mp4", 9, 0, "x"))
+
+
+def test_a_corrupt_image_in_a_frame_folder_names_the_image(tmp_path):
+    folder = _frames(tmp_path / "f", [f"{i:03d}.png" for i in range(6)])
+    good = (folder / "003.png").read_bytes()
+    (folder / "003.png").write_bytes(good[: len(good) // 2])  # cut short after open's header check
+    v = s2.open_video(folder)
+    with pytest.raises(FrameDecodeError) as err:
         for i in range(len(v)):
             v[i]
-    assert v[10].shape == (540, 960, 3)  # still usable after the failure
+    msg = str(err.value)
+    assert err.value.frame == 3 and f"Frame 3 of {folder} could not be decoded (003.png" in msg
+    assert "The 3 frames before it (0..2) decoded fine: pass end=3" in msg
+    assert "replace 003.png with a good copy, or remove it" in msg
+    assert v[4].shape == (48, 64, 3)
 
 
 def test_image_file_is_not_a_video(data_dir):

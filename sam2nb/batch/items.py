@@ -177,10 +177,14 @@ class BatchItem:
         h = hashlib.sha1(json.dumps(self.to_json(), sort_keys=True).encode())
         if isinstance(self.prompts, str):
             p = Path(self.prompts)
-            p = p / "session.json" if p.is_dir() else p
             try:
-                h.update(p.read_bytes())
-            except OSError:
+                if p.is_dir():  # a saved session: its prompt log (the journal's, as it is now)
+                    from ..tracking.resume import saved_log
+
+                    h.update(json.dumps(saved_log(p).to_json()).encode())
+                else:
+                    h.update(p.read_bytes())
+            except (OSError, Sam2nbError):
                 h.update(b"unreadable")
         return h.hexdigest()[:16]
 
@@ -399,8 +403,10 @@ def load_prompts(item: BatchItem) -> PromptLog:
         if isinstance(item.prompts, list):
             log = PromptLog.from_json(item.prompts, "the prompts")
         else:
+            from ..tracking.resume import saved_log
+
             p = Path(item.prompts)
-            log = read_log(p / "session.json" if p.is_dir() else p)
+            log = saved_log(p) if p.is_dir() else read_log(p)
     except Sam2nbError as exc:
         raise BatchError(str(exc)) from None
     log = PromptLog(e for e in log if e.op != "propagate")
@@ -457,10 +463,11 @@ def run_item(
     from ..io.export import export
     from ..media.video import open_video
     from ..model import engine as modelmod
-    from ..tracking.session import Session
+    from ..tracking.finish import track_to_end
 
     dest = Path(item.folder(out)).resolve()
     work, old = work_folders(dest)
+    journal = session_folder(dest)
     foreign(dest)  # never replace a folder that is not a batch result
     shutil.rmtree(work, ignore_errors=True)  # a run killed midway left it behind
     work.mkdir(parents=True)
@@ -483,9 +490,10 @@ def run_item(
             engine = modelmod.load(item.model, device=device, progress=False)
         status["model_label"] = engine.label
         status["untrained"] = engine.untrained
-        sess = Session(video, engine, memory=item.memory)
-        log.replay(sess)
-        status["frames_tracked"] = sess.run(direction=item.direction, progress=False, stop=stop)
+        sess = _item_session(item, journal, log, video, engine)
+        run = track_to_end(sess, item.direction, progress=False, stop=stop)
+        status["frames_tracked"] = run.tracked
+        status["frames_skipped"] = run.skipped  # tracked by an earlier, interrupted run
         status["track_seconds"] = round(time.perf_counter() - t0, 3)
         stopped = as_stop(stop, SessionError)
         for fmt in item.formats:
@@ -500,6 +508,9 @@ def run_item(
             if item.save_session:
                 sess.save(work / "session")
             status.update(state="done", frames=len(video), objects=len(sess.objects))
+            sess.close()
+            sess = None
+            shutil.rmtree(journal, ignore_errors=True)  # done: the item's outputs hold it all
     except Exception as exc:  # one bad item must not stop the batch: report it
         status["error"] = f"{type(exc).__name__}: {exc}"
         status["traceback"] = traceback.format_exc(limit=-4)
@@ -531,6 +542,38 @@ def run_item(
         shutil.rmtree(work, ignore_errors=True)
         status.update(state="failed", error=f"writing {dest} failed: {exc}")
     return status
+
+
+def session_folder(dest: Path) -> Path:
+    """Where an item's session is kept while it runs, so a rerun goes on where it stopped.
+
+    Beside ``dest``, starting with '.' like the work folders; removed when the item is done.
+    """
+    return dest.with_name(f".session-{dest.name}")
+
+
+def _item_session(item: BatchItem, folder: Path, log: Any, video: Any, engine: Any) -> Any:
+    """The item's session, kept in ``folder``: resumed, or new.
+
+    An earlier run of the same item (same fingerprint: video, prompts, model, settings) that
+    stopped is resumed; anything else there is stale and goes.
+    """
+    from ..tracking.resume import holds_session, load_session
+    from ..tracking.session import Session
+
+    mark = folder / "fingerprint"
+    if (
+        holds_session(folder / "session")
+        and mark.is_file()
+        and mark.read_text() == item.fingerprint()
+    ):
+        return load_session(folder / "session", engine=engine, video=video, memory=item.memory)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    sess = Session(video, engine, memory=item.memory, folder=folder / "session")
+    log.replay(sess)
+    mark.write_text(item.fingerprint())  # only a session with all its prompts is gone on with
+    return sess
 
 
 def work_folders(dest: Path) -> tuple[Path, Path]:

@@ -5,20 +5,26 @@ Example:
     $ sam2nb track clip.mp4 --point 0:450,200:1 --neg 0:300,120:1 --box 10:20,30,200,240:2 \
           --out masks/ --save-session runs/clip
     $ sam2nb track clip.mp4 --prompts prompts.json --out masks/
+
+Each frame's PNG is on disk as soon as the frame is tracked, and the session is kept in
+``OUT/.session`` (or ``--save-session``) as it goes: the same command run again after a stop, a
+kill or a bad frame goes on where it stopped and says how many frames it skipped; ``--redo``
+starts over (the earlier session is moved aside).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from ..base.errors import SessionError
 from ..tracking.log import PROMPT_OPS, Box, Points, PromptLog, read_log
 
 HELP_SPEC = "FRAME:X,Y[:OBJ] (OBJ defaults to 1)"
+SESSION_DIR = ".session"  # OUT/.session: the run's journal, so a rerun goes on
 
 
 def _parse(spec: str, what: str, ncoords: int) -> tuple[int, list[float], int]:
@@ -73,41 +79,82 @@ def prompt_log(args: argparse.Namespace) -> PromptLog:
     return log
 
 
-def write_masks(sess: object, out: Path) -> int:
-    """One PNG per frame: 0/255 for one object, else object ids in a palette PNG (DAVIS)."""
-    from PIL import Image
+def _label_pngs(sess: Any, out: Path) -> Callable[[int], None]:
+    """A function writing frame ``f``'s label PNG into ``out`` from the session's results."""
+    from ..io.labels import write_label_png
 
-    from ..base.colors import PALETTE
-
-    out.mkdir(parents=True, exist_ok=True)
-    ids = sorted(sess.objects)  # type: ignore[attr-defined]
+    ids = sorted(sess.objects)
     if max(ids, default=0) > 255:
         raise SessionError("PNG label masks hold object ids up to 255; renumber the objects.")
-    palette = [0, 0, 0] + [c for i in range(1, 256) for c in PALETTE[(i - 1) % len(PALETTE)]]
-    h, w = sess.video.height, sess.video.width  # type: ignore[attr-defined]
-    for f in range(len(sess.video)):  # type: ignore[attr-defined]
-        masks = sess.results.masks(f)  # type: ignore[attr-defined]
-        if len(ids) == 1:
-            m = masks.get(ids[0])
-            img = Image.fromarray(
-                (np.zeros((h, w), np.uint8) if m is None else m.astype(np.uint8) * 255), "L"
-            )
+    h, w = sess.video.height, sess.video.width
+
+    def write(f: int) -> None:
+        write_label_png(out / f"{f:05d}.png", sess.results.masks(f), ids, h, w)
+
+    return write
+
+
+def write_masks(sess: Any, out: Path, skip: set[int] | None = None) -> int:
+    """One PNG per frame, each written atomically; frames in ``skip`` are left as they are.
+
+    One object gives 0/255 PNGs, several object ids in a palette PNG (DAVIS). Returns how many
+    were written.
+    """
+    write = _label_pngs(sess, out)
+    n = 0
+    for f in range(len(sess.video)):
+        if skip is None or f not in skip:
+            write(f)
+            n += 1
+    return n
+
+
+def _prompts_of(log: PromptLog) -> list[dict]:
+    out = []
+    for e in log:
+        if e.op in PROMPT_OPS:
+            d = e.to_json()
+            d.pop("t", None)
+            out.append(d)
+    return out
+
+
+def _open(args: argparse.Namespace, log: PromptLog, video: Any, engine: Any) -> Any:
+    """The run's session: resumed from its folder when an earlier run of it stopped."""
+    from ..tracking.resume import holds_session, load_session, move_aside
+    from ..tracking.session import Session
+
+    folder = Path(args.save_session) if args.save_session else Path(args.out) / SESSION_DIR
+    if holds_session(folder):
+        if args.redo:
+            aside = move_aside(folder)
+            print(f"starting over: the earlier session is kept in {aside}")
         else:
-            lab = np.zeros((h, w), np.uint8)
-            for o in ids:  # later ids win where masks overlap
-                if o in masks:
-                    lab[masks[o]] = o
-            img = Image.fromarray(lab, "P")
-            img.putpalette(palette)
-        img.save(out / f"{f:05d}.png")
-    return len(sess.video)  # type: ignore[attr-defined]
+            sess = load_session(
+                folder, engine=engine, video=video, memory=args.memory, shorter=True
+            )
+            if _prompts_of(sess.log) != _prompts_of(log):
+                sess.close()
+                raise SessionError(
+                    f"{folder} holds a run with other prompts: give another --out (or "
+                    "--save-session), or --redo to start over (the earlier session is moved "
+                    "aside, not deleted)."
+                )
+            return sess
+    sess = Session(video, engine, memory=args.memory, folder=folder)
+    PromptLog(e for e in log if e.op != "propagate").replay(sess)
+    return sess
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    """Run ``sam2nb track``."""
-    from ..media.video import open_video
+    """Run ``sam2nb track``; each frame's PNG is written as the frame finishes.
+
+    Run again, it goes on where it stopped (``--redo`` starts over).
+    """
+    from ..io.labels import done_frames
+    from ..media.video import FrameDecodeError, VideoError, open_video
     from ..model import engine as modelmod
-    from ..tracking.session import Session
+    from ..tracking.finish import track_to_end
 
     log = prompt_log(args)  # bad prompts fail before the model loads
     video = open_video(args.video, start=args.start, end=args.end, stride=args.stride,
@@ -115,18 +162,41 @@ def cmd_track(args: argparse.Namespace) -> int:
     engine = modelmod.load(args.model, device=args.device)
     if engine.untrained:
         print(f"note: {engine.label}")
+    out = Path(args.out)
+    if args.redo:
+        for f in done_frames(out):
+            (out / f"{f:05d}.png").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    sess = Session(video, engine, memory=args.memory)
+    sess = _open(args, log, video, engine)
     try:
-        PromptLog(e for e in log if e.op != "propagate").replay(sess)
-        sess.run(direction=args.direction, progress=not args.quiet)
+        write = _label_pngs(sess, out)
+        tracked = set(sess.results.frames())
+        have = done_frames(out, size=video.size)
+        for f in sorted(tracked - have):  # frames tracked before the last run was cut short
+            write(f)
+        try:
+            run = track_to_end(
+                sess, args.direction, progress=not args.quiet,
+                on_frame=lambda fr: write(fr.frame_idx),
+            )  # fmt: skip
+        except FrameDecodeError as err:
+            kept = len(done_frames(out, size=video.size))
+            raise VideoError(
+                f"{kept} frames tracked before it are written to {out} and kept. "
+                + err.explain(f"run the same command again with --end {err.frame}")
+            ) from None
+        if run.skipped:
+            print(f"skipped {run.skipped} frames tracked by an earlier run (--redo redoes them)")
+        write_masks(sess, out, skip=done_frames(out, size=video.size))  # frames never reached
         if args.save_session:
             sess.save(args.save_session)
-        n = write_masks(sess, Path(args.out))
     finally:
         sess.close()
     secs = time.perf_counter() - t0
-    print(f"{n} masks for {len(sess.objects)} object(s) written to {args.out} in {secs:.1f} s")
+    print(
+        f"{len(video)} masks for {len(sess.objects)} object(s) in {args.out}: "
+        f"{run.tracked} frames tracked in {secs:.1f} s"
+    )
     return 0
 
 
@@ -144,7 +214,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="folder for the PNG masks (00000.png, ...)")
     s.add_argument("--direction", default="both", choices=["forward", "backward", "both"])
     s.add_argument("--memory", default="auto", choices=["auto", "full", "bounded"])
-    s.add_argument("--save-session", help="also save the session to this folder")
+    s.add_argument(
+        "--save-session",
+        help=f"keep the session in this folder (default OUT/{SESSION_DIR}); a run that stopped "
+        "goes on from there",
+    )
+    s.add_argument(
+        "--redo", "--restart", action="store_true",
+        help="start over: ignore an earlier run's frames (its session is moved aside)",
+    )  # fmt: skip
     s.add_argument("--start", type=int, default=0, help="first frame of the video to use")
     s.add_argument("--end", type=int, help="frame to stop before")
     s.add_argument("--stride", type=int, default=1, help="use every N-th frame")

@@ -44,10 +44,12 @@ class ExportResult:
 
 
 def png_bytes(arr: np.ndarray, palette: list[int] | None = None) -> bytes:
-    r"""A 2-D uint8 array as a gray PNG, or as an indexed PNG with ``palette``.
+    r"""A uint8 array as PNG bytes: 2-D as gray (or indexed with ``palette``), ``(H, W, 3)`` as RGB.
 
     Example:
         >>> png_bytes(np.zeros((2, 2), np.uint8)).startswith(b"\x89PNG")
+        True
+        >>> png_bytes(np.zeros((2, 2, 3), np.uint8)) != png_bytes(np.zeros((2, 2), np.uint8))
         True
     """
     img = Image.fromarray(np.ascontiguousarray(arr, np.uint8))

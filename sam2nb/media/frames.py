@@ -5,6 +5,10 @@ the model's input size (12 MiB a frame at 1024 px). :class:`FrameStream` stands 
 array: sam2 indexes it (``images[frame_idx]``) and gets the frame it asked for, decoded just
 in time while a background thread decodes the next ones in the direction of travel. Frames
 cross to the device as uint8 and are resized and normalised there.
+
+A frame that cannot be decoded (see :class:`~sam2nb.media.video.FrameDecodeError`) is not
+retried in the background: the error is kept and raised to whoever asks for that frame, and
+the prefetch does not run past it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.errors import VideoError
 from .video import VideoSource
 
 IMG_MEAN = (0.485, 0.456, 0.406)
@@ -85,7 +90,8 @@ class FrameStream:
         self._closed = False
         self.decoded = 0  # frames decoded so far (prefetched or not)
         self.hits = 0  # requests served from the prefetch cache
-        self._error: BaseException | None = None
+        self._failed: dict[int, BaseException] = {}  # frames that could not be decoded
+        self._busy: int | None = None  # the frame the prefetch is decoding now
         self._thread: threading.Thread | None = None
         if self.prefetch:
             self._thread = threading.Thread(
@@ -99,13 +105,14 @@ class FrameStream:
     # -- decoding --------------------------------------------------------------------------
     def _wanted(self) -> list[int]:
         n = len(self.video)
-        if self._cursor < 0:
+        if self._cursor < 0 or self._cursor in self._failed:  # stopped at a broken frame
             return []
         out = []
         for k in range(1, self.prefetch + 1):
             i = self._cursor + k * self._step
-            if 0 <= i < n:
-                out.append(i)
+            if not 0 <= i < n or i in self._failed:  # no decoding past a broken frame
+                break
+            out.append(i)
         return out
 
     def _worker(self) -> None:
@@ -119,13 +126,17 @@ class FrameStream:
                 if self._closed:
                     return
                 idx = todo[0]
+                self._busy = idx
             try:
                 frame = self._source[idx]
-            except Exception as exc:  # decoding errors surface when the frame is asked for
+            except Exception as exc:  # kept, and raised when the frame is asked for
                 with self._cond:
-                    self._error = exc
-                    self._cond.wait(0.5)
+                    self._failed[idx] = exc
                 continue
+            finally:
+                with self._cond:
+                    self._busy = None
+                    self._cond.notify_all()
             with self._cond:
                 self.decoded += 1
                 keep = set(self._wanted()) | {self._cursor}
@@ -139,18 +150,37 @@ class FrameStream:
 
         That is at video resolution with ``resize="device"``, at the model's size with
         ``"decoder"``.
+
+        Raises:
+            FrameDecodeError: the frame cannot be decoded (also when the prefetch found that
+                first: the error it met is raised here, once per request, never lost).
         """
         idx = int(idx)
         with self._cond:
             if idx != self._cursor:
                 self._step = 1 if idx > self._cursor else -1
                 self._cursor = idx
+            # the prefetch is decoding this very frame: wait for it rather than decode it twice
+            while self._busy == idx and self._thread is not None and self._thread.is_alive():
+                self._cond.wait(0.5)
             frame = self._cache.get(idx)
+            failed = self._failed.get(idx)
+            if failed is not None and not isinstance(failed, VideoError):
+                del self._failed[idx]  # maybe passing (out of memory): raised once, then retried
             if frame is not None:
                 self.hits += 1
             self._cond.notify_all()
+        if isinstance(failed, VideoError):
+            raise failed.with_traceback(None)  # the file is broken there: no decoding again
+        if failed is not None:
+            raise failed
         if frame is None:
-            frame = self._source[idx]
+            try:
+                frame = self._source[idx]
+            except VideoError as exc:
+                with self._cond:
+                    self._failed[idx] = exc
+                raise
             with self._cond:
                 self.decoded += 1
         return frame

@@ -404,6 +404,137 @@ def load_state(predictor: Any, state: dict, saved: dict) -> None:
                 consts["maskmem_pos_enc"] = [x[0:1].clone() for x in cur["maskmem_pos_enc"]]
 
 
+# -- the session journal: one object's state on one frame, as bytes -----------------------
+PROMPT_PIECES = ("points", "mask", "cond", "temp_cond", "temp_non_cond")
+
+
+def _pieces(state: dict, idx: int) -> dict[str, dict]:
+    out, tmp = state["output_dict_per_obj"][idx], state["temp_output_dict_per_obj"][idx]
+    return {
+        "points": state["point_inputs_per_obj"][idx],
+        "mask": state["mask_inputs_per_obj"][idx],
+        "cond": out["cond_frame_outputs"],
+        "temp_cond": tmp["cond_frame_outputs"],
+        "temp_non_cond": tmp["non_cond_frame_outputs"],
+        "non_cond": out["non_cond_frame_outputs"],
+    }
+
+
+def _compact(v: Any) -> Any:
+    # maskmem_pos_enc is the same on every frame (a view of a constant): saved once apart
+    if isinstance(v, dict) and "maskmem_pos_enc" in v:
+        v = {**v, "maskmem_pos_enc": None if v["maskmem_pos_enc"] is None else True}
+    return _cpu(v)
+
+
+def frame_state(state: dict, obj_id: int, f: int, kinds: tuple[str, ...] = PROMPT_PIECES) -> bytes:
+    """An object's prompts and outputs on frame ``f`` (``kinds`` of them) as bytes; b"" if none.
+
+    The default kinds are what a prompt makes; ``("non_cond",)`` is a tracked frame's memory.
+    """
+    import io
+
+    import torch
+
+    idx = obj_idx(state, obj_id)
+    if idx is None:
+        return b""
+    pieces = _pieces(state, idx)
+    saved = {k: _compact(pieces[k][f]) for k in kinds if f in pieces[k]}
+    if not saved:
+        return b""
+    buf = io.BytesIO()
+    torch.save(saved, buf)
+    return buf.getvalue()
+
+
+def constants(state: dict) -> bytes:
+    """sam2's per-video constants (the memory position encoding) as bytes; b"" if none yet."""
+    import io
+
+    import torch
+
+    c = state["constants"].get("maskmem_pos_enc")
+    if c is None:
+        return b""
+    buf = io.BytesIO()
+    torch.save([x.detach().cpu() for x in c], buf)
+    return buf.getvalue()
+
+
+def put_constants(state: dict, data: bytes) -> None:
+    """Put back what :func:`constants` saved."""
+    import io
+
+    import torch
+
+    if data and "maskmem_pos_enc" not in state["constants"]:
+        enc = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        state["constants"]["maskmem_pos_enc"] = [x.to(state["device"]) for x in enc]
+
+
+def add_objects(predictor: Any, state: dict, obj_ids: list[int]) -> None:
+    """Give sam2 these objects, in this order (sam2's object index follows it)."""
+    for o in obj_ids:
+        predictor._obj_id_to_idx(state, int(o))
+
+
+def object_order(state: dict) -> list[int]:
+    """The objects sam2 knows, in its index order."""
+    return [int(o) for o in state["obj_ids"]]
+
+
+def put_frame_state(predictor: Any, state: dict, obj_id: int, f: int, data: bytes) -> None:
+    """Put back what :func:`frame_state` saved for an object on a frame."""
+    import io
+
+    import torch
+
+    if not data:
+        return
+    saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    idx = predictor._obj_id_to_idx(state, int(obj_id))
+    pieces = _pieces(state, idx)
+    dev, store_dev = state["device"], state["storage_device"]
+    enc = state["constants"].get("maskmem_pos_enc")
+    for k, v in saved.items():
+        if isinstance(v, dict) and v.get("maskmem_pos_enc") is True:
+            if enc is None:
+                raise ValueError("the memory position encoding is missing from the journal")
+            v["maskmem_pos_enc"] = [x.expand(1, -1, -1, -1) for x in enc]
+        v = _to(v, dev if k in ("points", "mask") else store_dev)
+        if isinstance(v, dict):  # sam2 keeps these two on the device even when offloading
+            for key in ("obj_ptr", "object_score_logits"):
+                if v.get(key) is not None:
+                    v[key] = v[key].to(dev)
+        pieces[k][f] = v
+
+
+def drop_frame_state(state: dict, obj_id: int, f: int, kinds: tuple[str, ...]) -> None:
+    """Forget an object's ``kinds`` of state on frame ``f`` (before putting saved ones back)."""
+    idx = obj_idx(state, obj_id)
+    if idx is not None:
+        pieces = _pieces(state, idx)
+        for k in kinds:
+            pieces[k].pop(f, None)
+
+
+def tracked(state: dict, obj_id: int) -> dict[int, bool]:
+    """``{frame: reverse}`` of the frames sam2 marked tracked for an object."""
+    idx = obj_idx(state, obj_id)
+    if idx is None:
+        return {}
+    return {f: bool(v["reverse"]) for f, v in state["frames_tracked_per_obj"][idx].items()}
+
+
+def set_tracked(predictor: Any, state: dict, obj_id: int, frames: dict[int, bool]) -> None:
+    """Mark frames tracked for an object, ``{frame: reverse}``."""
+    idx = predictor._obj_id_to_idx(state, int(obj_id))
+    state["frames_tracked_per_obj"][idx].update(
+        {int(f): REV if r else FWD for f, r in frames.items()}
+    )
+
+
 # -- the image predictor and the automatic mask generator ----------------------------------
 def set_backbone_sizes(image_predictor: Any, sizes: list[tuple[int, int]]) -> None:
     """Tell sam2's image predictor its backbone feature sizes (it hard-codes 1024-px ones)."""

@@ -16,7 +16,7 @@ from typing import Any
 from ..base.errors import SessionError
 from .log import Entry, FramePrompts
 from .protocol import SessionLike
-from .store import FrameResult
+from .store import FrameResult, MaskRecord
 
 
 @dataclass
@@ -53,6 +53,38 @@ class PromptEditor:
         self.label = 1
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
+        self._restore()
+
+    # -- the history on disk (a session kept in a folder) -------------------------------------
+    def _keep(self) -> None:
+        """Write the undo and redo stacks to the session's journal (positions in its log)."""
+        j = getattr(self.session, "journal", None)
+        if j is None:
+            return
+        log = self.session.log
+
+        def row(e: Edit) -> list:
+            return [e.frame_idx, e.obj_id, log.position(e.entry), _record_json(e.before)]
+
+        j.put("history", {"undo": [row(e) for e in self._undo],
+                          "redo": [row(e) for e in self._redo]})  # fmt: skip
+
+    def _restore(self) -> None:
+        """Take up the undo and redo stacks a resumed session's journal holds."""
+        j = getattr(self.session, "journal", None)
+        saved = None if j is None else j.get("history")
+        if not saved:
+            return
+        log = self.session.log
+
+        def edit(row: list) -> Edit | None:
+            f, o, pos, before = row
+            if pos is None or not 0 <= pos < len(log):
+                return None
+            return Edit(f, o, log[pos], _record_from(before))
+
+        self._undo = [e for e in map(edit, saved.get("undo", [])) if e is not None]
+        self._redo = [e for e in map(edit, saved.get("redo", [])) if e is not None]
 
     # -- objects ----------------------------------------------------------------------------
     def new_object(self, name: str | None = None, color: Any = None) -> int:
@@ -163,6 +195,7 @@ class PromptEditor:
             )  # fmt: skip
             res = self.session.frame(e.frame_idx)
         self._redo.append(self._undo.pop())
+        self._keep()
         return res
 
     def redo(self) -> FrameResult | None:
@@ -173,6 +206,7 @@ class PromptEditor:
         res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
         e.entry = self.session.log[-1]  # (e.before stays: the result before the first prompt)
         self._undo.append(self._redo.pop())
+        self._keep()
         return res
 
     @staticmethod
@@ -183,6 +217,7 @@ class PromptEditor:
     def _record(self, f: int, o: int, before: Any = None) -> None:
         self._undo.append(Edit(f, o, self.session.log[-1], before))
         self._redo.clear()
+        self._keep()
 
     def _replay(self, f: int, o: int, entries: list[Entry], clear: bool = True) -> FrameResult:
         s = self.session
@@ -193,3 +228,21 @@ class PromptEditor:
         for e in entries:
             e.apply(s)
         return s.frame(f)
+
+
+def _record_json(r: MaskRecord | None) -> dict | None:
+    if r is None:
+        return None
+    return {"frame_idx": r.frame_idx, "obj_id": r.obj_id, "size": r.rle["size"],
+            "counts": r.rle["counts"].decode("ascii"), "area": r.area,
+            "bbox": None if r.bbox is None else list(r.bbox), "score": r.score, "iou": r.iou,
+            "reverse": r.reverse}  # fmt: skip
+
+
+def _record_from(d: dict | None) -> MaskRecord | None:
+    if d is None:
+        return None
+    rle = {"size": d["size"], "counts": d["counts"].encode("ascii")}
+    bbox = None if d["bbox"] is None else tuple(d["bbox"])
+    return MaskRecord(d["frame_idx"], d["obj_id"], rle, d["area"], bbox, d["score"], d["iou"],
+                      d["reverse"])  # fmt: skip

@@ -8,15 +8,21 @@ sam2's ``SAM2ImagePredictor`` (the image embedding is computed once) and keeps i
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..base.colors import default_color, parse_color
 from ..base.errors import PromptError, SessionError
+from ..base.files import atomic_write
 from ..media.video import to_rgb8
 from .image import ImagePrediction, segment_image
+from .journal import Journal, Journaled, check_folder_free, has_journal, read_value
 from .log import (
+    PROMPT_OPS,
     AddObject,
     Box,
     ClearFrame,
@@ -27,17 +33,20 @@ from .log import (
     PromptLog,
     RemoveObject,
     RenameObject,
+    objects_in,
 )
 from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
 from .store import FrameResult, ResultStore
 
 
-class ImageSession:
+class ImageSession(Journaled):
     """Objects, prompts and chosen masks on one image.
 
     Args:
         image: the image (any array :func:`sam2nb.to_rgb8` accepts).
         engine: from :func:`sam2nb.load` (None: the cached one).
+        folder: keep the session in this folder as it happens (the image, every prompt and
+            chosen mask); resume it with :func:`open_image_session`.
 
     Attributes:
         objects: ``{obj_id: TrackedObject}``.
@@ -58,7 +67,7 @@ class ImageSession:
         0
     """
 
-    def __init__(self, image: Any, engine: Any = None):
+    def __init__(self, image: Any, engine: Any = None, *, folder: Any = None):
         from ..model.engine import current
 
         self.image = to_rgb8(np.asarray(image), "image")
@@ -76,6 +85,59 @@ class ImageSession:
         self.choice: dict[int, int] = {}
         self.results = ResultStore(w, h)
         self._embedded = False
+        self.journal: Journal | None = None
+        self.resumed: str | None = None  # what a resume brought back, in words
+        self.moved_aside: Path | None = None
+        if folder is not None:
+            self.attach(folder)
+
+    # -- the folder --------------------------------------------------------------------------
+    def attach(self, folder: Any) -> Path:
+        """Keep the session in ``folder`` from now on: the image, then every change at once.
+
+        Example:
+            >>> img = ImageSession(s2.read_image(photo), engine, folder=folder + "/img")
+            >>> sorted(p.name for p in img.folder.iterdir())[:2]
+            ['image.png', 'results.sqlite']
+        """
+        import io
+
+        from PIL import Image
+
+        out = Path(folder).expanduser()
+        if self.journal is not None:
+            if self.folder == out:
+                return out
+            raise SessionError(f"This session is kept in {self.folder} already.")
+        check_folder_free(out)
+        out.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        Image.fromarray(self.image).save(buf, "PNG")
+        atomic_write(out / "image.png", buf.getvalue())
+        db = out / "results.sqlite"
+        self.results.save(db)
+        old, self.results = self.results, ResultStore.open(db, spill=True)
+        old.close()
+        self.journal = Journal(self.results)
+        with self.journal.transaction():
+            self.journal.extend(self.log)
+            self.journal.put("choice", self.choice)
+            self.journal.put("meta", self._meta())
+        atomic_write(out / "session.json", json.dumps(self._meta(), indent=1).encode())
+        return out
+
+    def _meta(self) -> dict:
+        w, h = self.size
+        return {
+            "format": 2, "kind": "image", "model": self.engine.name,
+            "model_label": self.engine.label, "untrained": self.engine.untrained,
+            "image": "image.png", "size": [w, h], "image_sha1": image_digest(self.image),
+            "objects": [o.to_json() for o in self.objects.values()],
+        }  # fmt: skip
+
+    def _keep_choice(self) -> None:
+        if self.journal is not None:
+            self.journal.put("choice", {str(k): v for k, v in self.choice.items()})
 
     # -- objects ----------------------------------------------------------------------------
     def add_object(
@@ -88,7 +150,8 @@ class ImageSession:
         rgb = default_color(oid) if color is None else parse_color(color)
         obj = TrackedObject(oid, name if name is not None else f"object {oid}", rgb)
         self.objects[oid] = obj
-        self.log.append(AddObject(oid, obj.name, rgb))
+        with self._tx():
+            self._log(AddObject(oid, obj.name, rgb))
         return obj
 
     def rename_object(
@@ -102,7 +165,8 @@ class ImageSession:
             obj.name = str(name)
         if rgb is not None:
             obj.color = rgb
-        self.log.append(RenameObject(o, None if name is None else str(name), rgb))
+        with self._tx():
+            self._log(RenameObject(o, None if name is None else str(name), rgb))
         return obj
 
     def remove_object(self, obj_id: int) -> None:
@@ -111,8 +175,10 @@ class ImageSession:
         del self.objects[o]
         self.candidates.pop(o, None)
         self.choice.pop(o, None)
-        self.results.delete(obj_id=o)
-        self.log.append(RemoveObject(o))
+        with self._tx():
+            self.results.delete(obj_id=o)
+            self._log(RemoveObject(o))
+            self._keep_choice()
 
     def _check_obj(self, obj_id: Any) -> int:
         o = check_obj_id(obj_id)
@@ -157,21 +223,25 @@ class ImageSession:
         """Set an object's mask directly (no model call)."""
         f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
         m, rle = check_mask(mask, *self.size)
-        self.log.append(Mask(f, o, rle))
         self.candidates.pop(o, None)
         self.choice.pop(o, None)
-        self.results.put(0, [o], m[None], scores=[1.0], ious=[None])
+        with self._tx():
+            self._log(Mask(f, o, rle))
+            self.results.put(0, [o], m[None], scores=[1.0], ious=[None])
+            self._keep_choice()
         return self.frame(0)
 
     def clear_frame(self, frame_idx: int, obj_id: int | None = None) -> FrameResult:
         """Remove the prompts and the mask of one object (or all)."""
         self._check_frame(frame_idx)
         ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
-        for o in ids:
-            self.candidates.pop(o, None)
-            self.choice.pop(o, None)
-            self.results.delete(obj_id=o)
-        self.log.append(ClearFrame(0, None if obj_id is None else int(obj_id)))
+        with self._tx():
+            for o in ids:
+                self.candidates.pop(o, None)
+                self.choice.pop(o, None)
+                self.results.delete(obj_id=o)
+            self._log(ClearFrame(0, None if obj_id is None else int(obj_id)))
+            self._keep_choice()
         return self.frame(0)
 
     def _run(self, o: int, e: Entry) -> FrameResult:
@@ -183,10 +253,11 @@ class ImageSession:
             multimask=multimask, reuse_embedding=self._embedded,
         )  # fmt: skip
         self._embedded = True
-        self.log.append(e)
         self.candidates[o] = pred
         self.choice[o] = int(np.argmax(pred.scores))
-        self._store(o)
+        with self._tx():  # the prompt, the chosen mask and the choice: one commit
+            self._log(e)
+            self._store(o)
         return self.frame(0)
 
     def _after(self, o: int, e: Points) -> FramePrompts:
@@ -208,12 +279,14 @@ class ImageSession:
                 f"(0..{len(pred.masks) - 1})."
             )
         self.choice[o] = int(index)
-        self._store(o)
+        with self._tx():
+            self._store(o)
         return self.frame(0)
 
     def _store(self, o: int) -> None:
         pred, k = self.candidates[o], self.choice[o]
         self.results.put(0, [o], pred.masks[k][None], scores=[1.0], ious=[float(pred.scores[k])])
+        self._keep_choice()
 
     # -- reading -----------------------------------------------------------------------------
     def frame(self, frame_idx: int = 0) -> FrameResult:
@@ -232,3 +305,110 @@ class ImageSession:
     def untrained(self) -> bool:
         """True when the masks come from an untrained (random-weight) model."""
         return bool(self.engine.untrained)
+
+
+def image_digest(image: np.ndarray) -> str:
+    """A short hash of an image's pixels: the same picture gives the same name.
+
+    Example:
+        >>> image_digest(np.zeros((2, 2, 3), np.uint8))
+        '032d1c6147'
+    """
+    h = hashlib.sha1(str(image.shape).encode())
+    h.update(np.ascontiguousarray(image).tobytes())
+    return h.hexdigest()[:10]
+
+
+def load_image_session(folder: Any, engine: Any = None) -> ImageSession:
+    """Resume an image session kept in ``folder``: objects, prompts, candidates, chosen masks.
+
+    Example:
+        >>> img = ImageSession(s2.read_image(photo), engine, folder=folder + "/img")
+        >>> _ = img.add_points(0, img.add_object().obj_id, [(170, 210)], [1])
+        >>> _ = img.choose(1, 2)
+        >>> again = load_image_session(folder + "/img")  # after a restart
+        >>> again.resumed, again.choice, again.results.get(0, 1).rle == img.results.get(0, 1).rle
+        ('1 object, 1 prompt', {1: 2}, True)
+    """
+    from ..media.video import read_image
+    from ..model import engine as modelmod
+
+    folder = Path(folder).expanduser()
+    db = folder / "results.sqlite"
+    if not has_journal(db):
+        raise SessionError(f"No image session in {folder}: check the folder name.")
+    meta = read_value(db, "meta") or {}
+    if meta.get("kind") != "image":
+        raise SessionError(f"{folder} holds a video session: open it with sam2nb.open_session.")
+    if engine is None:
+        cur = modelmod.current()
+        engine = cur if cur is not None and cur.name == meta["model"] else modelmod.load(
+            meta["model"]
+        )  # fmt: skip
+    sess = ImageSession(read_image(folder / meta["image"]), engine)
+    sess.results.close()
+    sess.results = ResultStore.open(db, spill=True)
+    sess.journal = Journal(sess.results)
+    sess.log = sess.journal.entries()
+    sess.objects = objects_in(sess.log)
+    choice = {int(k): int(v) for k, v in sess.journal.get("choice", {}).items()}
+    for o in sess.objects:  # the candidates again: the same prompts give the same answer
+        p = sess.log.get(0, o)
+        if o in choice and p.mask is None and (p.points or p.box is not None):
+            sess.candidates[o] = segment_image(
+                engine, sess.image, points=p.points or None, labels=p.labels or None,
+                box=p.box, multimask=len(p.points) == 1 and p.box is None,
+                reuse_embedding=sess._embedded,
+            )  # fmt: skip
+            sess._embedded = True
+            sess.choice[o] = choice[o]
+    n, k = len(sess.objects), sum(1 for e in sess.log if e.op in PROMPT_OPS)
+    sess.resumed = f"{n} object{'s' * (n != 1)}, {k} prompt{'s' * (k != 1)}"
+    return sess
+
+
+def open_image_session(
+    image: Any,
+    engine: Any = None,
+    folder: Any = "default",
+    *,
+    fresh: bool = False,
+    name: str | None = None,
+) -> ImageSession:
+    """The image session kept in ``folder``: resumed if it holds one of this image, else new.
+
+    Args:
+        image: the image (an array).
+        engine: the model.
+        folder: the folder (``"default"``: ``sam2nb_sessions/<name or image-<hash>>``; None:
+            in memory only).
+        fresh: start over; an earlier session there is moved aside (never deleted).
+        name: the image's name for the default folder (e.g. its file name without suffix).
+
+    Example:
+        >>> img = open_image_session(s2.read_image(photo), engine, folder + "/img")
+        >>> img.resumed is None
+        True
+    """
+    from .resume import holds_session, move_aside
+
+    image = to_rgb8(np.asarray(image), "image")
+    if folder is None:
+        return ImageSession(image, engine)
+    if folder == "default":
+        folder = Path("sam2nb_sessions") / (name or f"image-{image_digest(image)}")
+    folder = Path(folder).expanduser()
+    aside = None
+    if holds_session(folder):
+        if not fresh:
+            meta = read_value(folder / "results.sqlite", "meta") or {}
+            if meta.get("image_sha1") != image_digest(image):
+                raise SessionError(
+                    f"{folder} holds a session on another image; nothing was changed. Pass "
+                    "save_dir='another/folder', or fresh=True to move that session aside."
+                )
+            return load_image_session(folder, engine)
+        aside = move_aside(folder)
+    sess = ImageSession(image, engine, folder=folder)
+    sess.moved_aside = aside
+    return sess

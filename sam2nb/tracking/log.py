@@ -554,3 +554,36 @@ def read_log(path: str | os.PathLike) -> PromptLog:
         ['add_object', 'points']
     """
     return PromptLog.read(path)
+
+
+def objects_in(log: Iterable[Entry]) -> dict[int, Any]:
+    """The objects a log leaves, ``{obj_id: TrackedObject}``: added, renamed, removed in order.
+
+    Objects prompted without an ``add_object`` entry (logs written by hand) get default names
+    and colours.
+
+    Example:
+        >>> log = [AddObject(1, "dog", (255, 0, 0)), RenameObject(1, "cat"), AddObject(2)]
+        >>> objs = objects_in(log)
+        >>> objs[1], objs[2].name
+        (TrackedObject(obj_id=1, name='cat', color=(255, 0, 0)), 'object 2')
+    """
+    from ..base.colors import default_color
+    from .prompts import TrackedObject
+
+    objects: dict[int, Any] = {}
+    for e in log:
+        if isinstance(e, AddObject):
+            color = default_color(e.obj_id) if e.color is None else tuple(e.color)
+            objects[e.obj_id] = TrackedObject(e.obj_id, e.name or f"object {e.obj_id}", color)
+        elif isinstance(e, RenameObject) and e.obj_id in objects:
+            if e.name is not None:
+                objects[e.obj_id].name = e.name
+            if e.color is not None:
+                objects[e.obj_id].color = tuple(e.color)
+        elif isinstance(e, RemoveObject):
+            objects.pop(e.obj_id, None)
+        elif e.op in PROMPT_OPS and e["obj_id"] not in objects:
+            o = e["obj_id"]
+            objects[o] = TrackedObject(o, f"object {o}", default_color(o))
+    return objects

@@ -1,14 +1,17 @@
-"""Save a tracking session to a folder (resume it with :mod:`sam2nb.tracking.resume`).
+"""Keep a tracking session in a folder (resume it with :mod:`sam2nb.tracking.resume`).
 
-A saved session is a folder::
+A session folder holds::
 
-    session.json     objects, colours, the prompt log, the video reference, model, version
-    results.sqlite   every mask (RLE) and score (see sam2nb.store)
-    state.pt         sam2's conditioning state: prompts and their outputs (small)
+    results.sqlite   the journal: every mask (RLE) and score, the prompt log, sam2's state
+                     (prompts, their outputs, the memory of the last frames tracked), written
+                     through as it happens (see sam2nb.tracking.journal)
+    session.json     a readable summary: the video, the model, the objects, the counts and
+                     the prompt log as of the last save or propagation
 
-Each file is written to a temporary name and renamed into place, ``session.json`` last, so a
-crash mid-save leaves the previous save intact. Per-frame tracking memory is not saved: after
-a resume, a correction on an already tracked frame first re-tracks from the nearest prompt.
+A session made with a folder (``Session(video, folder=...)``, every app session) or resumed
+from one is kept there as it happens: a killed kernel loses at most the frame in flight.
+:func:`save_session` copies a session into another folder (atomically: the database is
+written under a temporary name and renamed into place).
 """
 
 from __future__ import annotations
@@ -22,47 +25,22 @@ from typing import TYPE_CHECKING
 from .._version import __version__
 from ..base.errors import SessionError
 from ..base.files import atomic_write
-from ..model.adapter import dump_state
+from ..model import adapter as S
+from .journal import CONSTANTS, MEMORY, PROMPT, Journal, check_folder_free
+from .log import Propagate
+from .store import ResultStore
 
 if TYPE_CHECKING:
     from .session import Session
 
-FORMAT = 1
+FORMAT = 2
+RESULTS = "results.sqlite"
 
 
-def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path:
-    """Save a session to a folder (atomically); later saves overwrite it.
-
-    Args:
-        sess: the session.
-        folder: where (default: the session's autosave folder).
-
-    Returns:
-        The folder.
-
-    Example:
-        >>> sorted(p.name for p in save_session(sess, folder + "/run").iterdir())
-        ['results.sqlite', 'session.json', 'state.pt']
-    """
-    import io
-
-    import torch
-
-    target = folder if folder is not None else sess.autosave_dir
-    if target is None:
-        raise SessionError("Where to? Give a folder: session.save('runs/my-video').")
-    out = Path(target).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    results = out / "results.sqlite"
-    if sess.results.path is not None and Path(sess.results.path).resolve() == results.resolve():
-        sess.results.flush()
-    else:
-        sess.results.save(results)
-    buf = io.BytesIO()
-    torch.save(dump_state(sess.state), buf)
-    atomic_write(out / "state.pt", buf.getvalue())
+def meta_of(sess: Session) -> dict:
+    """What ``session.json`` says of a session (its video, model and settings)."""
     v = sess.video
-    meta = {
+    return {
         "format": FORMAT,
         "sam2nb_version": __version__,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -82,9 +60,128 @@ def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path
         "memory": sess.memory,
         "corrections_as_cond": sess.corrections_as_cond,
         "objects": [o.to_json() for o in sess.objects.values()],
-        "dirty": sorted(sess.dirty),
+        "num_prompts": sum(1 for e in sess.log if e.op in ("points", "box", "mask")),
         "num_masks": len(sess.results),
+        "journal": RESULTS,
+        # a snapshot for readers of this file; results.sqlite holds the log as it happens
         "prompt_log": sess.log.to_json(),
     }
-    atomic_write(out / "session.json", json.dumps(meta, indent=1).encode())
+
+
+def write_meta(sess: Session, folder: str | os.PathLike) -> None:
+    """Write ``session.json`` (atomically) and the same in the journal."""
+    meta = meta_of(sess)
+    if sess.journal is not None and sess.folder == Path(folder):
+        sess.journal.put("meta", meta)
+    atomic_write(Path(folder) / "session.json", json.dumps(meta, indent=1).encode())
+
+
+def journal_everything(sess: Session, j: Journal) -> None:
+    """Write a whole session into an empty journal: its log, sam2's state, tracked frames."""
+    with j.transaction():
+        j.extend(sess.log)
+        state = sess.state
+        j.put_state(CONSTANTS, -1, -1, S.constants(state))
+        last = next((e.last_frame for e in reversed(sess.log) if isinstance(e, Propagate)), None)
+        for o in S.object_order(state):
+            for f in sorted(S.prompt_frames(state, S.obj_idx(state, o)) | set(
+                S.cond_frames(state, S.obj_idx(state, o))
+            )):  # fmt: skip
+                j.put_state(PROMPT, o, f, S.frame_state(state, o, f))
+            tracked = S.tracked(state, o)
+            for f, rev in tracked.items():
+                j.mark_tracked(f, [o], rev)
+            if last is not None:
+                for f in range(last - sess.window, last + sess.window + 1):
+                    if f in tracked:
+                        j.put_state(MEMORY, o, f, S.frame_state(state, o, f, ("non_cond",)))
+        j.put("dirty", sorted(sess.dirty))
+        j.put("obj_order", S.object_order(state))
+        j.put("meta", meta_of(sess))
+
+
+def _remove_sidecars(db: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+
+
+def _write_copy(sess: Session, db: Path) -> None:
+    """Write the session into a new database file ``db`` (a temporary name, then renamed)."""
+    tmp = db.with_name(db.name + ".new")
+    tmp.unlink(missing_ok=True)
+    _remove_sidecars(tmp)
+    sess.results.save(tmp)  # a copy of the whole database: the journal's tables too
+    if sess.journal is None:
+        copy = ResultStore.open(tmp, spill=True)
+        try:
+            journal_everything(sess, Journal(copy))
+        finally:
+            copy.close()
+    _remove_sidecars(db)  # a stale write-ahead log must never be read with the new file
+    os.replace(tmp, db)
+
+
+def attach(sess: Session, folder: str | os.PathLike) -> Path:
+    """Keep a session in ``folder`` from now on: what it has now, then every change.
+
+    The folder must not hold a session (see :func:`sam2nb.open_session` to resume one).
+
+    Example:
+        >>> kept = s2.Session(clip, engine, folder=folder + "/kept")  # attaches at once
+        >>> kept.folder.name, (kept.folder / "results.sqlite").is_file()
+        ('kept', True)
+    """
+    out = Path(folder).expanduser()
+    if sess.journal is not None:
+        if sess.folder == out:
+            return out
+        raise SessionError(
+            f"This session is kept in {sess.folder} already; copy it elsewhere with "
+            f"session.save({str(out)!r})."
+        )
+    check_folder_free(out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / RESULTS
+    _write_copy(sess, db)
+    old = sess.results
+    sess.results = ResultStore.open(db, spill=True)
+    sess.journal = Journal(sess.results)
+    old.close()
+    write_meta(sess, out)
+    return out
+
+
+def save_session(sess: Session, folder: str | os.PathLike | None = None) -> Path:
+    """Save a session to a folder (atomically); a later save to the same folder replaces it.
+
+    A session kept in a folder is on disk already: saving it there only refreshes
+    ``session.json``. Saving into another folder copies it; the session stays kept where it was.
+
+    Args:
+        sess: the session.
+        folder: where (default: the session's own folder).
+
+    Returns:
+        The folder.
+
+    Example:
+        >>> sorted(p.name for p in save_session(sess, folder + "/run").iterdir())
+        ['results.sqlite', 'session.json']
+    """
+    target = folder if folder is not None else sess.folder
+    if target is None:
+        raise SessionError("Where to? Give a folder: session.save('runs/my-video').")
+    out = Path(target).expanduser()
+    if (
+        sess.journal is not None
+        and sess.folder is not None
+        and out.resolve() == sess.folder.resolve()
+    ):
+        sess.results.flush()
+        write_meta(sess, out)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    _write_copy(sess, out / RESULTS)
+    (out / "state.pt").unlink(missing_ok=True)  # an older format's file, now in the database
+    atomic_write(out / "session.json", json.dumps(meta_of(sess), indent=1).encode())
     return out

@@ -7,33 +7,46 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from ..base.errors import SessionError
-from ..media.video import open_video
+from ..media.video import VideoSource, open_video
+from ..model import adapter as S
 from ..model import engine as modelmod
-from ..model.adapter import load_state
-from .log import PromptLog, as_log, read_log
-from .persist import FORMAT
+from .journal import CONSTANTS, MEMORY, PROMPT, Journal, has_journal, read_value
+from .log import PROMPT_OPS, PromptLog, as_log, objects_in, read_log
+from .persist import RESULTS, attach, journal_everything, write_meta
 from .prompts import TrackedObject
 from .session import Session
 from .store import ResultStore
 
+FORMATS = (1, 2)
+
 
 def _read_meta(folder: Path) -> dict:
     p = folder / "session.json"
-    if not p.is_file():
+    db = folder / RESULTS
+    if not p.is_file() and not has_journal(db):
         raise SessionError(
             f"No saved session in {folder} (no session.json): check the folder name."
         )
-    try:
-        meta = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise SessionError(f"{p} is damaged ({exc}); an older save may be in a backup.") from exc
-    if meta.get("format") != FORMAT:
+    meta: dict | None = None
+    if p.is_file():
+        try:
+            meta = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            if not has_journal(db):
+                raise SessionError(
+                    f"{p} is damaged ({exc}); an older save may be in a backup."
+                ) from exc
+    if has_journal(db):  # the journal is the record; session.json a summary of it
+        meta = read_value(db, "meta", meta)
+    if meta is None or meta.get("format") not in FORMATS:
+        fmt = None if meta is None else meta.get("format")
         raise SessionError(
-            f"{p} has format {meta.get('format')}; this sam2nb reads format {FORMAT}."
+            f"{p} has format {fmt}; this sam2nb reads formats {FORMATS}: update sam2nb."
         )
     return meta
 
@@ -47,7 +60,7 @@ def _engine_for(meta: dict, engine: Any) -> modelmod.Engine:
     return engine
 
 
-def _video_for(meta: dict, video: Any, folder: Path) -> Any:
+def _video_for(meta: dict, video: Any, folder: Path, shorter: bool = False) -> Any:
     ref = meta["video"]
     if video is None:
         if ref["path"] is None:
@@ -63,8 +76,9 @@ def _video_for(meta: dict, video: Any, folder: Path) -> Any:
         video = ref["path"]
     src = open_video(
         video, start=ref["start"], end=ref["end"], stride=ref["stride"], max_side=ref["max_side"]
-    ) if not hasattr(video, "size") else video  # fmt: skip
-    if len(src) != ref["num_frames"] or list(src.size) != ref["size"]:
+    ) if not isinstance(video, VideoSource) else video  # fmt: skip
+    cut = shorter and len(src) < ref["num_frames"]  # a damaged file, now read up to end=
+    if (len(src) != ref["num_frames"] and not cut) or list(src.size) != ref["size"]:
         raise SessionError(
             f"{src.name} has {len(src)} frames of {src.size[0]}x{src.size[1]}, but the session "
             f"was made on {ref['num_frames']} frames of {ref['size'][0]}x{ref['size'][1]}: pass "
@@ -81,8 +95,14 @@ def load_session(
     memory: str | None = None,
     spill: bool = False,
     autosave: bool = True,
+    shorter: bool = False,
 ) -> Session:
     """Resume a saved session in a fresh kernel: objects, prompts, results, sam2's state.
+
+    Everything the journal holds comes back, after a clean stop or a killed kernel alike:
+    every prompt whose call returned, every tracked frame that finished, the objects with
+    their names and colours, and sam2's memory of the last frames tracked, so tracking goes on
+    exactly where it stopped.
 
     Args:
         folder: the saved session.
@@ -90,7 +110,10 @@ def load_session(
         video: the video, if it moved (default: the saved path).
         memory: override the memory mode.
         spill: keep results in the folder's file instead of copying them into memory.
-        autosave: keep saving into ``folder`` after each propagation.
+        autosave: keep the session in ``folder`` as it goes on (every prompt and frame is
+            written there); False works on a copy in memory and leaves the folder as it is.
+        shorter: accept the same video cut shorter (opened with an earlier ``end=`` after a
+            frame could not be decoded), if nothing was prompted or tracked past its end.
 
     Example:
         >>> _ = sess.save(folder + "/run")
@@ -100,8 +123,6 @@ def load_session(
         >>> again.run(progress=False)  # a resumed session tracks on
         8
     """
-    import torch
-
     folder = Path(folder).expanduser()
     meta = _read_meta(folder)
     engine = _engine_for(meta, engine)
@@ -111,20 +132,167 @@ def load_session(
             f"To re-run its prompts on {engine.name!r}: "
             f"sam2nb.replay({str(folder)!r}, engine=engine)."
         )
-    src = _video_for(meta, video, folder)
-    store = ResultStore.open(folder / "results.sqlite", spill=spill)
+    src = _video_for(meta, video, folder, shorter)
+    db = folder / RESULTS
+    journaled = has_journal(db)
+    if not journaled and (meta.get("format", 1) >= 2 or not (folder / "state.pt").is_file()):
+        raise SessionError(
+            f"{db} is missing or damaged, and it holds the session (session.json is only a "
+            "summary): restore it from a backup, or start over with "
+            f"sam2nb.open_session({str(folder)!r}, video, fresh=True)."
+        )
+    store = ResultStore.open(db, spill=spill or autosave)
     sess = Session(
         src, engine, memory=memory or meta["memory"], results=store,
         corrections_as_cond=meta.get("corrections_as_cond", True),
     )  # fmt: skip
+    if journaled:
+        j = Journal(store)
+        if len(src) < meta["video"]["num_frames"]:
+            late = [f for f in (*j.tracked_frames(), *sess.results.frames()) if f >= len(src)]
+            if late:
+                store.close()
+                raise SessionError(
+                    f"The session in {folder} has results up to frame {max(late)}, past the "
+                    f"end of {src.name} ({len(src)} frames): pass the same video."
+                )
+        _restore(sess, j)
+        if autosave and store.path is not None:
+            sess.journal = Journal(store)
+    else:  # format 1: the log in session.json, sam2's state in state.pt
+        _restore_v1(sess, meta, folder)
+        if autosave:  # from now on kept as it happens, in this folder
+            j = Journal(store)
+            journal_everything(sess, j)
+            sess.journal = j
+            write_meta(sess, folder)
+            (folder / "state.pt").unlink(missing_ok=True)
+    sess.resumed = summary(sess)
+    return sess
+
+
+def summary(sess: Session) -> str:
+    """What a session holds, in words: "2 objects, 7 prompts, 200 frames tracked".
+
+    Example:
+        >>> summary(sess)  # sess: one click on frame 0
+        '1 object, 1 prompt, 1 frame tracked'
+    """
+    n_obj = len(sess.objects)
+    n_prompts = sum(1 for e in sess.log if e.op in PROMPT_OPS)
+    n_frames = len(sess.results.frames())
+    return (
+        f"{n_obj} object{'s' * (n_obj != 1)}, {n_prompts} prompt{'s' * (n_prompts != 1)}, "
+        f"{n_frames} frame{'s' * (n_frames != 1)} tracked"
+    )
+
+
+def _restore(sess: Session, j: Journal) -> None:
+    """Rebuild a session from its journal: log, objects, sam2's prompts, memory and marks."""
+    sess.log = j.entries()
+    sess.objects = objects_in(sess.log)
+    st, p = sess.state, sess.predictor
+    order = [o for o in j.get("obj_order", []) if o in sess.objects]
+    S.add_objects(p, st, order)
+    for _, _, data in j.states(CONSTANTS):
+        S.put_constants(st, data)
+    for kind in (MEMORY, PROMPT):  # a prompt's state is the newer where both have a frame
+        for o, f, data in j.states(kind):
+            if o in sess.objects:
+                S.put_frame_state(p, st, o, f, data)
+    for o, frames in j.tracked().items():
+        if o in sess.objects and S.obj_idx(st, o) is not None:
+            S.set_tracked(p, st, o, frames)
+    sess.dirty = set(j.get("dirty", []))
+
+
+def _restore_v1(sess: Session, meta: dict, folder: Path) -> None:
+    import torch
+
     for o in meta["objects"]:
         sess.objects[o["obj_id"]] = TrackedObject(o["obj_id"], o["name"], tuple(o["color"]))
     sess.log = PromptLog.from_json(meta["prompt_log"], f"{folder / 'session.json'}")
     sess.dirty = set(meta.get("dirty", []))
     saved = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    load_state(sess.predictor, sess.state, saved)
-    if autosave:
-        sess.autosave_dir = folder
+    S.load_state(sess.predictor, sess.state, saved)
+
+
+def holds_session(folder: str | os.PathLike) -> bool:
+    """Whether a folder holds a saved session.
+
+    Example:
+        >>> holds_session(sess.save(folder + "/run")), holds_session(folder + "/nowhere")
+        (True, False)
+    """
+    f = Path(folder).expanduser()
+    return (f / "session.json").is_file() or has_journal(f / RESULTS)
+
+
+def move_aside(folder: str | os.PathLike) -> Path:
+    """Rename a session folder to ``<name>.<date-time>`` (never deleting it); returns the new path.
+
+    Example:
+        >>> aside = move_aside(sess.save(folder + "/old"))
+        >>> aside.name.startswith("old."), holds_session(aside)
+        (True, True)
+    """
+    src = Path(folder).expanduser()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dst = src.with_name(f"{src.name}.{stamp}")
+    k = 1
+    while dst.exists():
+        k += 1
+        dst = src.with_name(f"{src.name}.{stamp}-{k}")
+    src.rename(dst)
+    return dst
+
+
+def open_session(
+    folder: str | os.PathLike,
+    video: Any = None,
+    engine: modelmod.Engine | None = None,
+    *,
+    fresh: bool = False,
+    **session_kwargs: Any,
+) -> Session:
+    """The session kept in ``folder``: resumed if the folder holds one, else a new one there.
+
+    Resuming is the default, so re-running a notebook after a kernel restart comes back with
+    the work. ``fresh=True`` starts over: the earlier session is moved aside to
+    ``<folder>.<date-time>``, never overwritten or deleted. :attr:`Session.resumed` says
+    what came back (None for a new session).
+
+    Args:
+        folder: the session's folder.
+        video: the video (needed for a new session; for a resume, only if it moved).
+        engine: the model (default: the one the session was made with, or the current one).
+        fresh: start a new session, moving an earlier one aside.
+        **session_kwargs: for a new :class:`~sam2nb.Session` (``memory=``, ...).
+
+    Example:
+        >>> first = open_session(folder + "/work", clip, engine)
+        >>> first.resumed is None, first.add_object().obj_id
+        (True, 1)
+        >>> open_session(folder + "/work").resumed  # after a restart: the work is back
+        '1 object, 0 prompts, 0 frames tracked'
+    """
+    from .journal import check_folder_free
+
+    folder = Path(folder).expanduser()
+    aside = None
+    if holds_session(folder):
+        if not fresh:
+            kw = {k: v for k, v in session_kwargs.items() if k == "memory"}
+            return load_session(folder, engine=engine, video=video, **kw)
+        aside = move_aside(folder)
+    if video is None:
+        raise SessionError(
+            f"There is no session in {folder} yet: give the video, "
+            f"sam2nb.open_session({str(folder)!r}, 'clip.mp4')."
+        )
+    check_folder_free(folder)
+    sess = Session(video, engine, folder=folder, **session_kwargs)
+    sess.moved_aside = aside
     return sess
 
 
@@ -151,7 +319,7 @@ def replay(
         p = Path(log).expanduser()
         if p.is_dir():
             meta = _read_meta(p)
-            entries = PromptLog.from_json(meta["prompt_log"], str(p / "session.json"))
+            entries = saved_log(p)
             if video is None:
                 video = _video_for(meta, None, p)
         else:
@@ -161,3 +329,87 @@ def replay(
     if video is None:
         raise SessionError("replay needs the video: replay(log, video='clip.mp4').")
     return entries.replay(Session(video, engine, **session_kwargs), progress=progress)
+
+
+def keep_in_folder(
+    video: Any,
+    engine: Any = None,
+    save_dir: Any = "default",
+    *,
+    fresh: bool = False,
+    memory: str = "auto",
+) -> tuple[Session, str]:
+    """The session an app works on, kept in ``save_dir``, and what to tell the user about it.
+
+    ``save_dir="default"`` is ``sam2nb_sessions/<video name>`` (None: in memory only).
+
+    A folder that holds a session is resumed (unless ``fresh``: then it is moved aside). A
+    :class:`~sam2nb.Session` passed in is kept in the folder; if the folder holds a session
+    and the one passed in has no work yet (a notebook re-run after a restart), the saved one
+    is resumed in its place; one with work of its own is never mixed with the saved one.
+
+    Example:
+        >>> kept, said = keep_in_folder(clip, engine, folder + "/app")
+        >>> kept.folder.name, said
+        ('app', '')
+        >>> again, said = keep_in_folder(clip, engine, folder + "/app")  # after a restart
+        >>> said.split(",")[0]
+        'resumed: 0 objects'
+    """
+    given = video if isinstance(video, Session) else None
+    if save_dir == "default":
+        if given is not None and given.folder is not None:
+            save_dir = given.folder
+        else:
+            name = given.video.name if given is not None else open_video(video).name
+            save_dir = Path("sam2nb_sessions") / Path(name).stem
+    if save_dir is None:
+        return (given or Session(video, engine, memory=memory)), ""
+    folder = Path(save_dir).expanduser()
+    if given is None:
+        sess = open_session(folder, video, engine, fresh=fresh, memory=memory)
+    elif given.folder is not None and given.folder.resolve() == folder.resolve():
+        return given, f"Session kept in {folder}."
+    elif holds_session(folder) and not fresh:
+        if len(given.log) or given.objects:
+            raise SessionError(
+                f"{folder} holds a saved session, and this session has work of its own: "
+                "nothing was changed. Pass save_dir='another/folder' to keep this one there, "
+                "fresh=True to move the saved one aside, or leave the session out to resume "
+                "the saved one."
+            )
+        engine, src = given.engine, given.video
+        given.close()
+        sess = load_session(folder, engine=engine, video=src)
+    else:
+        aside = move_aside(folder) if fresh and holds_session(folder) else None
+        attach(given, folder)
+        given.moved_aside = aside
+        sess = given
+    if sess.resumed:
+        return sess, (
+            f"resumed: {sess.resumed}, from {folder}. To start over: fresh=True (the earlier "
+            "session is moved aside, not deleted)."
+        )
+    if sess.moved_aside is not None:
+        return sess, f"Started fresh in {folder}; the earlier session is in {sess.moved_aside}."
+    return sess, ""
+
+
+def saved_log(folder: str | os.PathLike) -> PromptLog:
+    """The prompt log of a saved session folder (from its journal; older saves: session.json).
+
+    Example:
+        >>> saved_log(sess.save(folder + "/run")) == sess.log
+        True
+    """
+    f = Path(folder).expanduser()
+    db = f / RESULTS
+    if has_journal(db):
+        store = ResultStore.open(db)
+        try:
+            return Journal(store).entries()
+        finally:
+            store.close()
+    meta = _read_meta(f)
+    return PromptLog.from_json(meta["prompt_log"], str(f / "session.json"))

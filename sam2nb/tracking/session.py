@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
+from .journal import Journal, VideoJournaled
 from .log import (
     AddObject,
     Box,
@@ -32,6 +34,7 @@ from .log import (
     RemoveObject,
     RenameObject,
 )
+from .memory import MemoryWindow
 from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
 from .store import FrameResult, ResultStore
 
@@ -40,7 +43,7 @@ MEMORY_MODES = ("auto", "full", "bounded")
 AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
 
 
-class Session:
+class Session(VideoJournaled, MemoryWindow):
     """Track objects through a video with sam2's video predictor, frames streamed.
 
     Args:
@@ -58,6 +61,10 @@ class Session:
             later propagation). False is sam2's default.
         resize: how frames reach the model's size (see :class:`~sam2nb.FrameStream`):
             ``"auto"`` matches sam2's own loaders exactly.
+        folder: keep the session in this folder as it happens (see
+            :mod:`sam2nb.tracking.journal`): every prompt and tracked frame is on disk when the
+            call returns or the frame finishes. It must not hold a session already (resume one
+            with :func:`sam2nb.open_session`).
 
     Example:
         >>> import sam2nb as s2
@@ -81,6 +88,7 @@ class Session:
         offload_state: bool = False,
         corrections_as_cond: bool = True,
         resize: str = "auto",
+        folder: Any = None,
     ):
         if memory not in MEMORY_MODES:
             raise SessionError(f"memory must be one of {MEMORY_MODES}, got {memory!r}.")
@@ -105,13 +113,46 @@ class Session:
             self.results = ResultStore(self.video.width, self.video.height, results)
         self.objects: dict[int, TrackedObject] = {}
         self.log = PromptLog()
-        self.autosave_dir = None
+        self.journal: Journal | None = None
+        self.resumed: str | None = None  # what a resume brought back, in words
+        self.moved_aside: Path | None = None  # where open_session(fresh=True) moved the old one
         self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
+        self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()
         self._iou = S.recorder(self.predictor)
         self.state = self._init_state(offload_state)
+        self._progress: list[Callable[[str, int, int], None]] = []
+        if folder is not None:
+            self.attach(folder)
+
+    # -- the journal -----------------------------------------------------------------------
+    def attach(self, folder: Any) -> Path:
+        """Keep the session in ``folder`` from now on: what it has, then every change at once.
+
+        The folder must not hold a session already (resume one with :func:`sam2nb.open_session`).
+        """
+        from .persist import attach
+
+        return attach(self, folder)
+
+    def on_progress(self, callback: Callable[[str, int, int], None], remove: bool = False) -> None:
+        """Call ``callback(what, done, total)`` during slow work a click or a resume starts.
+
+        Re-tracking released frames before a correction is the slow work: headless it shows a
+        progress bar; an app shows it in its own. :meth:`stop` ends it (the click is not made).
+
+        Example:
+            >>> seen = []
+            >>> sess.on_progress(lambda what, done, total: seen.append(done))
+            >>> sess.on_progress(seen.append, remove=True)  # not registered: nothing happens
+        """
+        if remove:
+            if callback in self._progress:
+                self._progress.remove(callback)
+        else:
+            self._progress.append(callback)
 
     # -- sam2 plumbing ---------------------------------------------------------------------
     def _init_state(self, offload_state: bool) -> dict:
@@ -197,7 +238,8 @@ class Session:
         rgb = default_color(oid) if color is None else parse_color(color)
         obj = TrackedObject(oid, str(name) if name is not None else f"object {oid}", rgb)
         self.objects[oid] = obj
-        self.log.append(AddObject(oid, obj.name, rgb))
+        with self._tx():
+            self._log(AddObject(oid, obj.name, rgb))
         return obj
 
     def rename_object(
@@ -219,7 +261,8 @@ class Session:
             obj.name = str(name)
         if rgb is not None:
             obj.color = rgb
-        self.log.append(RenameObject(oid, None if name is None else str(name), rgb))
+        with self._tx():
+            self._log(RenameObject(oid, None if name is None else str(name), rgb))
         return obj
 
     def remove_object(self, obj_id: int) -> None:
@@ -230,8 +273,12 @@ class Session:
             with self._ctx():
                 self.predictor.remove_object(self.state, oid, need_output=False)
         del self.objects[oid]
-        self.results.delete(obj_id=oid)
-        self.log.append(RemoveObject(oid))
+        with self._tx():
+            self.results.delete(obj_id=oid)
+            self._log(RemoveObject(oid))
+            if self.journal is not None:
+                self.journal.forget(oid)
+                self.journal.put("obj_order", S.object_order(self.state))
 
     # -- prompts ---------------------------------------------------------------------------
     def add_points(
@@ -305,14 +352,15 @@ class Session:
         self._check_idle()
         f = self._check_frame(frame_idx)
         ids = list(self.objects) if obj_id is None else [self._check_obj(obj_id)]
-        with self._ctx():
+        with self._ctx(), self._tx():
             for o in ids:
                 if self._obj_idx(o) is not None:
                     self.predictor.clear_all_prompts_in_frame(self.state, f, o, need_output=False)
                     if f not in self._cond_frames(o):
                         self.results.delete(obj_id=o, frames=[f])
-        self.dirty.add(f)
-        self.log.append(ClearFrame(f, None if obj_id is None else int(obj_id)))
+            self.dirty.add(f)
+            self._log(ClearFrame(f, None if obj_id is None else int(obj_id)))
+            self._journal_prompts([o for o in ids if self._obj_idx(o) is not None], f)
         return self.frame(f)
 
     def _prompt(self, f: int, o: int, log_entry: Entry, run: Callable[[], Any]) -> FrameResult:
@@ -345,56 +393,16 @@ class Session:
             score = (
                 float(out["object_score_logits"].float().flatten()[0]) if out is not None else 1.0
             )
-            (on_frame[o],) = self.results.put(
-                f, [o], masks[i : i + 1, 0], scores=[score], ious=[ious[-1] if ious else None],
-                reverse=bool(rec.reverse) if rec else False,
-            )  # fmt: skip
-        self.dirty.add(f)
-        self.log.append(log_entry)
+            with self._tx():  # the mask, the log entry and sam2's state: one commit
+                (on_frame[o],) = self.results.put(
+                    f, [o], masks[i : i + 1, 0], scores=[score],
+                    ious=[ious[-1] if ious else None], reverse=bool(rec.reverse) if rec else False,
+                )  # fmt: skip
+                self.dirty.add(f)
+                self._log(log_entry)
+                self._journal_prompts([o], f)
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
-
-    # -- bounded memory --------------------------------------------------------------------
-    def _has_state(self, idx: int, f: int) -> bool:
-        return S.has_state(self.state, idx, f)
-
-    def _prune(self, t: int) -> None:
-        if self.memory != "full":
-            S.prune(self.state, t, self.window, self._pins)
-
-    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> bool:
-        """Rebuild released state that a step at frame ``f`` will read.
-
-        A correction on a tracked frame (or a propagation starting after one) reads the
-        state of up to :attr:`window` frames before it. In bounded mode or after a resume that
-        state may have been released: re-track from the nearest prompt so sam2 sees exactly
-        the state it would have had, at the cost of re-tracking those frames.
-
-        Returns:
-            True if it re-tracked (frame ``f``'s results were written again).
-        """
-        idx = self._obj_idx(o)
-        if idx is None:
-            return False
-        if reverse is None:
-            rec = self.results.get(f, o)
-            if rec is None:
-                return False
-            reverse = rec.reverse
-        back = 1 if reverse else -1
-        n = len(self.video)
-        window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
-        if all(self._has_state(idx, g) or self.results.get(g, o) is None for g in window):
-            return False
-        conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
-        if not conds:
-            return False
-        c = min(conds) if reverse else max(conds)
-        for _ in self._pass(
-            c, reverse, abs(f - c), lambda: False, None, "re-tracking released frames"
-        ):
-            pass
-        return True
 
     # -- propagation -----------------------------------------------------------------------
     def _pass(
@@ -437,20 +445,23 @@ class Session:
     def _store_step(
         self, f: int, obj_ids: list, masks: Any, ious: list[float], reverse: bool
     ) -> FrameResult:
-        scores, iou_list = [], []
+        scores, iou_list, conds = [], [], []
         it = iter(ious)
         for o, (cond, score) in zip(
             obj_ids, S.record_step(self.state, f, len(obj_ids), reverse), strict=True
         ):
+            conds.append(cond)
             if cond:  # a prompted frame keeps the IoU its prompt gave
                 old = self.results.get(f, o)
                 iou_list.append(old.iou if old else None)
             else:
                 iou_list.append(next(it, None))
             scores.append(score)
-        recs = self.results.put(
-            f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
-        )
+        with self._tx():  # the frame's masks, memory and mark: one commit
+            recs = self.results.put(
+                f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
+            )
+            self._journal_step(f, obj_ids, conds, reverse)
         # every tracked object was just written: no need to read the frame back from the store
         records = {r.obj_id: r for r in sorted(recs, key=lambda r: r.obj_id)}
         return FrameResult(f, records, {o: masks[i, 0] for i, o in enumerate(obj_ids)})
@@ -501,8 +512,22 @@ class Session:
             )
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
             raise SessionError(f"max_frames must be a non-negative integer, got {max_frames!r}.")
-        s = self._check_frame(start) if start is not None else min(self.dirty or self._all_cond())
+        s = self._check_frame(start) if start is not None else self.default_start()
         return self._propagate(s, direction, max_frames, as_stop(stop, SessionError), progress)
+
+    def default_start(self) -> int:
+        """Where :meth:`propagate` starts by default.
+
+        That is the earliest frame prompted since the last propagation, else the earliest prompt.
+
+        Example:
+            >>> sess.default_start()
+            0
+        """
+        cond = self.dirty or self._all_cond()
+        if not cond:
+            raise SessionError("Nothing to track: add a click, box or mask on some object first.")
+        return min(cond)
 
     def _all_cond(self) -> set[int]:
         return {c for o in self.objects for c in self._cond_frames(o)}
@@ -547,17 +572,18 @@ class Session:
         finally:
             self._pins = set()
             bar.close()
-            self.log.append(Propagate(s, direction, max_frames, done, last))
-            self._busy.release()
-            if self.autosave_dir is not None:
-                self.save(self.autosave_dir)
+            try:
+                with self._tx():
+                    self._log(Propagate(s, direction, max_frames, done, last))
+                    for o in self.objects:  # the prompts' state now holds their memory too
+                        for c in self._cond_frames(o):
+                            self._journal_prompts([o], c)
+            finally:
+                self._busy.release()
+            if self.journal is not None:
+                from .persist import write_meta
 
-    def _ensure_window(self, s: int, reverse: bool) -> None:
-        """Rebuild the released state just before ``s`` (bounded mode / resumed session)."""
-        prev = s + (1 if reverse else -1)
-        if 0 <= prev < len(self.video):
-            for o in self.objects:
-                self._ensure_memory(prev, o, reverse)
+                write_meta(self, self.journal.folder)
 
     def run(self, start: int | None = None, direction: str = "forward", **kwargs: Any) -> int:
         """Propagate to the end without looking at each frame; returns frames tracked.

@@ -7,6 +7,7 @@ hundred bytes instead of 2 MB. The store lives in memory by default, or in a fil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -136,6 +137,7 @@ class ResultStore:
         self.height = int(height)
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
+        self._depth = 0  # open transaction() blocks
         target = ":memory:" if path is None else str(path)
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
@@ -212,6 +214,57 @@ class ResultStore:
         sql = "DELETE FROM masks" + (" WHERE " + " AND ".join(where) if where else "")
         with self._lock:
             return self._db.execute(sql, args).rowcount
+
+    # -- transactions and raw SQL (the session journal shares this database) ----------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one commit: all of them are on disk, or none (nested: one).
+
+        In a file store each commit survives the process being killed (SQLite's write-ahead
+        log); a commit cut short is rolled back when the file is next opened.
+
+        Example:
+            >>> store = ResultStore(4, 3)
+            >>> with store.transaction():
+            ...     _ = store.put(0, [1], np.ones((1, 3, 4), bool), scores=[1.0])
+            ...     _ = store.put(1, [1], np.ones((1, 3, 4), bool), scores=[1.0])
+            >>> len(store)
+            2
+        """
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def sql(self, statement: str, args: Iterable[Any] = ()) -> list[tuple]:
+        """Run one SQL statement on the store's database; returns its rows.
+
+        Example:
+            >>> ResultStore(4, 3).sql("SELECT value FROM meta WHERE key = 'width'")
+            [('4',)]
+        """
+        with self._lock:
+            return self._db.execute(statement, tuple(args)).fetchall()
+
+    def sql_many(self, statement: str, rows: Iterable[Iterable[Any]]) -> None:
+        """Run one SQL statement for each row of arguments."""
+        with self._lock:
+            self._db.executemany(statement, rows)
+
+    def sql_script(self, script: str) -> None:
+        """Run several SQL statements (table definitions) outside any transaction."""
+        with self._lock:
+            self._db.executescript(script)
 
     # -- reading ---------------------------------------------------------------------------
     def _record(self, row: tuple) -> MaskRecord:

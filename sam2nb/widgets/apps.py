@@ -29,8 +29,9 @@ from ..media.overlay import (
     mask_layer,
 )
 from ..tracking.editor import PromptEditor
-from ..tracking.image_session import ImageSession
+from ..tracking.image_session import open_image_session
 from ..tracking.log import frame_prompts
+from ..tracking.resume import keep_in_folder
 from ..tracking.store import FrameResult
 from .background import WidgetJob
 from .canvas import PromptCanvas
@@ -260,6 +261,11 @@ class ImageSegmenter(PromptApp):
     Args:
         image: the image (array, or a path).
         engine: from :func:`sam2nb.load` (None: the cached one).
+        save_dir: the session's folder: every click and chosen mask is written there as it
+            happens (default ``sam2nb_sessions/<image name>``, or ``image-<hash>`` for an
+            array; None keeps it in memory only). A folder that holds a session of this image
+            is resumed, so re-running a notebook after a restart brings the work back.
+        fresh: start over even if ``save_dir`` holds a session; the earlier one is moved aside.
         max_width: display width limit in pixels.
 
     Attributes:
@@ -274,12 +280,23 @@ class ImageSegmenter(PromptApp):
 
     frame_idx = 0
 
-    def __init__(self, image: Any, engine: Any = None, *, max_width: int | None = DISPLAY_WIDTH):
+    def __init__(
+        self,
+        image: Any,
+        engine: Any = None,
+        *,
+        save_dir: Any = "default",
+        fresh: bool = False,
+        max_width: int | None = DISPLAY_WIDTH,
+    ):
         from ..media.video import read_image
 
+        name = None
         if isinstance(image, (str, Path)):
+            name = Path(image).stem
             image = read_image(image)
-        self.session = ImageSession(image, engine)
+        self.session = open_image_session(image, engine, save_dir, fresh=fresh, name=name)
+        self.save_dir = self.session.folder
         h, w = self.session.image.shape[:2]
         canvas = PromptCanvas(Viewport.fit(w, h, max_width))
         super().__init__(PromptEditor(self.session), canvas)
@@ -299,8 +316,15 @@ class ImageSegmenter(PromptApp):
             ]
         )
         self.canvas.show(self._jpeg)
-        self._objects_changed()
-        self.say("Click on an object (or drag a box around it).")
+        self._after(None)  # a resumed session: its objects, masks and candidates
+        s = self.session
+        if s.resumed:
+            self.say(f"resumed: {s.resumed}, from {s.folder}. To start over: fresh=True (the "
+                     "earlier session is moved aside, not deleted).")  # fmt: skip
+        elif s.moved_aside is not None:
+            self.say(f"Started fresh in {s.folder}; the earlier session is in {s.moved_aside}.")
+        else:
+            self.say("Click on an object (or drag a box around it).")
 
     @property
     def masks(self) -> dict[int, np.ndarray]:
@@ -353,8 +377,12 @@ class VideoTracker(PromptApp):
             :class:`~sam2nb.Session` to continue.
         engine: from :func:`sam2nb.load` (None: the cached one).
         memory: the session's memory mode (``"auto"``, ``"full"``, ``"bounded"``).
-        save_dir: where Save writes and where the session autosaves after each propagation
-            (default ``sam2nb_sessions/<video name>``; None in a script turns autosave off).
+        save_dir: the session's folder: every click and tracked frame is written there as it
+            happens (default ``sam2nb_sessions/<video name>``; None keeps it in memory only).
+            A folder that holds a session is resumed, so re-running a notebook after a kernel
+            restart brings the work back.
+        fresh: start a new session even if ``save_dir`` holds one; the earlier one is moved
+            aside to ``<save_dir>.<date-time>`` (never overwritten or deleted).
         export_dir: where Export writes PNG masks (default ``<save_dir>/masks``).
         max_width: display width limit in pixels.
         quality: JPEG quality of the displayed frames.
@@ -373,20 +401,17 @@ class VideoTracker(PromptApp):
         *,
         memory: str = "auto",
         save_dir: Any = "default",
+        fresh: bool = False,
         export_dir: Any = None,
         max_width: int | None = DISPLAY_WIDTH,
         quality: int = JPEG_QUALITY,
         threaded: bool = True,
     ):
-        from ..tracking.session import Session
         from .scrubber import FrameScrubber
 
-        sess = video if isinstance(video, Session) else Session(video, engine, memory=memory)
+        sess, opened = keep_in_folder(video, engine, save_dir, fresh=fresh, memory=memory)
         self.session = sess
-        if save_dir == "default":
-            save_dir = sess.autosave_dir or Path("sam2nb_sessions") / Path(sess.video.name).stem
-        self.save_dir = None if save_dir is None else Path(save_dir)
-        sess.autosave_dir = self.save_dir
+        self.save_dir = sess.folder
         self.export_dir = export_dir
         self.threaded = threaded
         self._job: Job | None = None  # the propagation or export running (or the last one)
@@ -395,6 +420,7 @@ class VideoTracker(PromptApp):
         )
         super().__init__(PromptEditor(sess), self.scrubber.canvas)
         self.scrubber.current_obj = self.editor.obj_id
+        sess.on_progress(self._show_progress_of)  # re-tracking released frames before a click
         self.scrubber.layer_hook = self.picker.layer
         self.follow = W.Checkbox(value=True, description="follow", indent=False,
                                  layout=W.Layout(width="auto"))  # fmt: skip
@@ -444,10 +470,10 @@ class VideoTracker(PromptApp):
             ]
         )
         self._objects_changed()
-        self.say(
+        self.say(opened or (
             "Click on an object to track (Shift + click or 'negative' for a negative point; drag "
             "for a box), then propagate."
-        )
+        ))  # fmt: skip
 
     @property
     def frame_idx(self) -> int:
@@ -537,6 +563,9 @@ class VideoTracker(PromptApp):
         self._set_running(False)
         self.scrubber.draw_timeline(force=True)
 
+    def _show_progress_of(self, what: str, done: int, total: int) -> None:
+        self._show_progress(done, total, what)
+
     def _show_progress(self, done: int, total: int, text: str) -> None:
         self.progress.max, self.progress.value = max(total, 1), done
         self.progress_label.value = text
@@ -568,7 +597,7 @@ class VideoTracker(PromptApp):
         if target is None:
             raise RuntimeError("Where to? Give a folder: app.save('runs/my-video').")
         out = self.session.save(target)
-        self.say(f"Saved to {out} (resume with s2.VideoTracker(s2.load_session('{out}'))).")
+        self.say(f"Saved to {out}: s2.VideoTracker(video, save_dir='{out}') resumes it.")
         return out
 
     def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
