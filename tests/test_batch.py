@@ -394,3 +394,30 @@ def test_a_worker_killed_mid_item_fails_only_that_item(clips, tmp_path):
     assert len(died) == 1 and "a new worker took its place" in died[0]["error"]
     lost = {died[0]["id"], BROKEN}  # that item and the corrupt clip (maybe the same)
     assert report.failed == len(lost) and report.done == len(items) - len(lost)
+
+
+@pytest.mark.slow
+def test_an_item_stopped_mid_way_goes_on_from_the_frame_it_reached(clips, serial, tmp_path):
+    import torch
+
+    _, items = clips
+    item = items[0]
+    seen = []
+
+    def stop_after_3() -> bool:  # checked after every tracked frame
+        seen.append(1)
+        return len(seen) >= 3
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))  # as the serial run had
+    try:
+        st = s2.run_item(item, tmp_path, stop=stop_after_3)
+        assert st["state"] == "stopped" and not (tmp_path / item.id).exists()
+        kept = tmp_path / f".session-{item.id}"
+        assert s2.load_session(kept / "session", autosave=False).results.frames() == [0, 1, 2]
+        st = s2.run_item(item, tmp_path)  # the rerun goes on from frame 3
+    finally:
+        torch.set_num_threads(threads)
+    assert st["state"] == "done" and st["frames_skipped"] == 3 and st["frames_tracked"] == 3
+    assert not kept.exists()  # done: the item's outputs hold it all
+    _same_results(tmp_path, serial, item)

@@ -571,7 +571,12 @@ def _item_session(item: BatchItem, folder: Path, log: Any, video: Any, engine: A
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     sess = Session(video, engine, memory=item.memory, folder=folder / "session")
-    log.replay(sess)
+    try:
+        log.replay(sess)
+    except BaseException:
+        sess.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     mark.write_text(item.fingerprint())  # only a session with all its prompts is gone on with
     return sess
 
