@@ -118,6 +118,12 @@ class Journal:
         """One commit for everything written inside (see :meth:`ResultStore.transaction`)."""
         return self.store.transaction()
 
+    def clear(self) -> None:
+        """Empty the journal (the masks stay): before writing a whole session into it."""
+        with self.transaction():
+            for table in ("log", "sam2_state", "tracked", "session"):
+                self.store.sql(f"DELETE FROM {table}")
+
     # -- the prompt log ----------------------------------------------------------------------
     def append(self, entry: Entry) -> None:
         """Write a log entry."""

@@ -114,7 +114,9 @@ def _write_copy(sess: Session, db: Path) -> None:
     if sess.journal is None:
         copy = ResultStore.open(tmp, spill=True)
         try:
-            journal_everything(sess, Journal(copy))
+            j = Journal(copy)
+            j.clear()  # a copy of a loaded journal (autosave=False) holds the old one
+            journal_everything(sess, j)
         finally:
             copy.close()
     _remove_sidecars(db)  # a stale write-ahead log must never be read with the new file
