@@ -235,6 +235,64 @@ def test_a_session_on_frames_in_memory_loads_with_them(in_memory, kind):
         loaded.close()
 
 
+# -- older saves and damaged folders --------------------------------------------------------
+def _as_format_1(sess, folder: Path) -> None:
+    """Rewrite a saved folder the way sam2nb wrote it before the journal (format 1)."""
+    import sqlite3
+
+    import torch
+
+    from sam2nb.model.adapter import dump_state
+
+    db = sqlite3.connect(folder / "results.sqlite")
+    for table in ("log", "sam2_state", "tracked", "session"):
+        db.execute(f"DROP TABLE {table}")
+    db.commit()
+    db.close()
+    torch.save(dump_state(sess.state), folder / "state.pt")
+    meta = _meta(folder)
+    meta.update(format=1, dirty=sorted(sess.dirty))
+    for key in ("journal", "num_prompts"):
+        meta.pop(key)
+    (folder / "session.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.slow
+def test_a_format_1_save_loads_and_is_kept_as_it_happens_from_then_on(short, tmp_path):
+    short.add_object(name="child", color="teal")
+    short.add_points(0, 1, CLICK, [1])
+    short.run(max_frames=3, progress=False)
+    folder = short.save(tmp_path / "old")
+    _as_format_1(short, folder)
+    assert not s2.tracking.journal.has_journal(folder / "results.sqlite")
+    loaded = s2.load_session(folder)  # resumed in place: upgraded to the journal
+    try:
+        assert loaded.log == short.log and loaded.objects[1].color == short.objects[1].color
+        _same_results(short, loaded)
+        assert not (folder / "state.pt").exists() and _meta(folder)["format"] == 2
+        short.run(start=4, max_frames=1, progress=False)
+        loaded.run(start=4, max_frames=1, progress=False)
+        _same_results(short, loaded)
+    finally:
+        loaded.close()
+    again = s2.load_session(folder, autosave=False)  # the journal now holds all of it
+    try:
+        _same_results(short, again)
+        assert _ops(again.log) == _ops(short.log)
+    finally:
+        again.close()
+
+
+@pytest.mark.slow
+def test_a_missing_journal_is_named_never_a_crash(short, tmp_path):
+    short.add_object()
+    short.add_points(0, 1, CLICK, [1])
+    folder = short.save(tmp_path / "run")
+    (folder / "results.sqlite").unlink()
+    with pytest.raises(s2.SessionError, match="results.sqlite is missing or damaged"):
+        s2.load_session(folder)
+
+
 # -- replay --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def recorded(engine, clip, tmp_path_factory):
@@ -343,61 +401,3 @@ def test_replay_prompt_log_on_another_variant(sess, tmp_path, bedroom):
         assert [e["op"] for e in again.log] == [e["op"] for e in sess.log]
     finally:
         s2.load("test")
-
-
-# -- older saves and damaged folders --------------------------------------------------------
-def _as_format_1(sess, folder: Path) -> None:
-    """Rewrite a saved folder the way sam2nb wrote it before the journal (format 1)."""
-    import sqlite3
-
-    import torch
-
-    from sam2nb.model.adapter import dump_state
-
-    db = sqlite3.connect(folder / "results.sqlite")
-    for table in ("log", "sam2_state", "tracked", "session"):
-        db.execute(f"DROP TABLE {table}")
-    db.commit()
-    db.close()
-    torch.save(dump_state(sess.state), folder / "state.pt")
-    meta = _meta(folder)
-    meta.update(format=1, dirty=sorted(sess.dirty))
-    for key in ("journal", "num_prompts"):
-        meta.pop(key)
-    (folder / "session.json").write_text(json.dumps(meta))
-
-
-@pytest.mark.slow
-def test_a_format_1_save_loads_and_is_kept_as_it_happens_from_then_on(short, tmp_path):
-    short.add_object(name="child", color="teal")
-    short.add_points(0, 1, CLICK, [1])
-    short.run(max_frames=3, progress=False)
-    folder = short.save(tmp_path / "old")
-    _as_format_1(short, folder)
-    assert not s2.tracking.journal.has_journal(folder / "results.sqlite")
-    loaded = s2.load_session(folder)  # resumed in place: upgraded to the journal
-    try:
-        assert loaded.log == short.log and loaded.objects[1].color == short.objects[1].color
-        _same_results(short, loaded)
-        assert not (folder / "state.pt").exists() and _meta(folder)["format"] == 2
-        short.run(start=4, max_frames=1, progress=False)
-        loaded.run(start=4, max_frames=1, progress=False)
-        _same_results(short, loaded)
-    finally:
-        loaded.close()
-    again = s2.load_session(folder, autosave=False)  # the journal now holds all of it
-    try:
-        _same_results(short, again)
-        assert _ops(again.log) == _ops(short.log)
-    finally:
-        again.close()
-
-
-@pytest.mark.slow
-def test_a_missing_journal_is_named_never_a_crash(short, tmp_path):
-    short.add_object()
-    short.add_points(0, 1, CLICK, [1])
-    folder = short.save(tmp_path / "run")
-    (folder / "results.sqlite").unlink()
-    with pytest.raises(s2.SessionError, match="results.sqlite is missing or damaged"):
-        s2.load_session(folder)

@@ -242,12 +242,12 @@ class VideoJournaled(Journaled):
         """The session's folder (the name older code used; see :attr:`folder`)."""
         return self.folder
 
-    def _journal_prompts(self, obj_ids: list[int], f: int) -> None:
-        """Write sam2's state of these objects on a prompted frame (in a transaction)."""
+    def _journal_prompts(self, prompted: Iterable[tuple[int, int]]) -> None:
+        """Write sam2's state of these ``(obj_id, frame_idx)`` prompts (in a transaction)."""
         j = self.journal
         if j is None:
             return
-        for o in obj_ids:
+        for o, f in prompted:
             j.put_state(PROMPT, o, f, S.frame_state(self.state, o, f))
         j.put("dirty", sorted(self.dirty))
         j.put("obj_order", S.object_order(self.state))

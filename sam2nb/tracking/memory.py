@@ -45,13 +45,17 @@ class MemoryWindow:
         if self.memory != "full":
             S.prune(self.state, t, self.window, self._pins)
 
-    def _ensure_memory(self, f: int, o: int, reverse: bool | None = None) -> bool:
+    def _ensure_memory(
+        self, f: int, o: int, reverse: bool | None = None, why: str = "the propagation"
+    ) -> bool:
         """Rebuild released state that a step at frame ``f`` will read.
 
         A correction on a tracked frame (or a propagation starting after one) reads the
         state of up to :attr:`window` frames before it. In bounded mode or after a resume that
         state may have been released: re-track from the nearest prompt so sam2 sees exactly
         the state it would have had, at the cost of re-tracking those frames.
+
+        ``why`` names what waits for it, in the progress bar and if it is stopped.
 
         Returns:
             True if it re-tracked (frame ``f``'s results were written again).
@@ -73,15 +77,15 @@ class MemoryWindow:
         if not conds:
             return False
         c = min(conds) if reverse else max(conds)
-        self._retrack(c, f, reverse)
+        self._retrack(c, f, reverse, why)
         return True
 
-    def _retrack(self, c: int, f: int, reverse: bool) -> None:
+    def _retrack(self, c: int, f: int, reverse: bool, why: str) -> None:
         """Track again from prompt ``c`` to ``f``, showing progress; :meth:`stop` ends it."""
         from tqdm.auto import tqdm
 
         total = abs(f - c) + 1
-        what = f"re-tracking frames {c}..{f} (their memory was released) before the click"
+        what = f"re-tracking frames {c}..{f} (their memory was released) before {why}"
         self._stop.clear()
         bar = tqdm(total=total, desc=what, unit="frame", delay=1.0)
         done = 0
@@ -96,8 +100,8 @@ class MemoryWindow:
                 cb("", total, total)
         if done < total:
             raise SessionError(
-                f"Stopped {what} after {done} of {total} frames; the click was not made. "
-                "Click again to re-track and apply it."
+                f"Stopped {what} after {done} of {total} frames; {why} was not made. "
+                "Do it again to re-track and go on."
             )
 
     def _ensure_window(self, s: int, reverse: bool) -> None:

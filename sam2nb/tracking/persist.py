@@ -27,7 +27,7 @@ from ..base.errors import SessionError
 from ..base.files import atomic_write
 from ..model import adapter as S
 from .journal import CONSTANTS, MEMORY, PROMPT, Journal, check_folder_free
-from .log import Propagate
+from .log import PROMPT_OPS, Propagate
 from .store import ResultStore
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def meta_of(sess: Session) -> dict:
         "memory": sess.memory,
         "corrections_as_cond": sess.corrections_as_cond,
         "objects": [o.to_json() for o in sess.objects.values()],
-        "num_prompts": sum(1 for e in sess.log if e.op in ("points", "box", "mask")),
+        "num_prompts": sum(1 for e in sess.log if e.op in PROMPT_OPS),
         "num_masks": len(sess.results),
         "journal": RESULTS,
         # a snapshot for readers of this file; results.sqlite holds the log as it happens

@@ -158,7 +158,7 @@ def load_session(
                 )
         _restore(sess, j)
         if autosave and store.path is not None:
-            sess.journal = Journal(store)
+            sess.journal = j
     else:  # format 1: the log in session.json, sam2's state in state.pt
         _restore_v1(sess, meta, folder)
         if autosave:  # from now on kept as it happens, in this folder
@@ -386,14 +386,24 @@ def keep_in_folder(
         attach(given, folder)
         given.moved_aside = aside
         sess = given
+    return sess, opened_message(sess)
+
+
+def opened_message(sess: Any) -> str:
+    """What an app tells the user about the session it opened: resumed, fresh, or nothing.
+
+    Example:
+        >>> opened_message(sess)  # a session made in memory
+        ''
+    """
     if sess.resumed:
-        return sess, (
-            f"resumed: {sess.resumed}, from {folder}. To start over: fresh=True (the earlier "
-            "session is moved aside, not deleted)."
+        return (
+            f"resumed: {sess.resumed}, from {sess.folder}. To start over: fresh=True (the "
+            "earlier session is moved aside, not deleted)."
         )
     if sess.moved_aside is not None:
-        return sess, f"Started fresh in {folder}; the earlier session is in {sess.moved_aside}."
-    return sess, ""
+        return f"Started fresh in {sess.folder}; the earlier session is in {sess.moved_aside}."
+    return ""
 
 
 def saved_log(folder: str | os.PathLike) -> PromptLog:

@@ -360,7 +360,7 @@ class Session(VideoJournaled, MemoryWindow):
                         self.results.delete(obj_id=o, frames=[f])
             self.dirty.add(f)
             self._log(ClearFrame(f, None if obj_id is None else int(obj_id)))
-            self._journal_prompts([o for o in ids if self._obj_idx(o) is not None], f)
+            self._journal_prompts((o, f) for o in ids if self._obj_idx(o) is not None)
         return self.frame(f)
 
     def _prompt(self, f: int, o: int, log_entry: Entry, run: Callable[[], Any]) -> FrameResult:
@@ -369,7 +369,7 @@ class Session(VideoJournaled, MemoryWindow):
             # the one store read of a click: the frame's masks, and what this one replaces
             on_frame = self.results.frame(f)
             rec = on_frame.get(o)
-            if rec is not None and self._ensure_memory(f, o, rec.reverse):
+            if rec is not None and self._ensure_memory(f, o, rec.reverse, "the click"):
                 on_frame = self.results.frame(f)  # re-tracked: the frame was written again
                 rec = on_frame.get(o)
             idx = self._obj_idx(o)
@@ -400,7 +400,7 @@ class Session(VideoJournaled, MemoryWindow):
                 )  # fmt: skip
                 self.dirty.add(f)
                 self._log(log_entry)
-                self._journal_prompts([o], f)
+                self._journal_prompts([(o, f)])
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
 
@@ -575,9 +575,10 @@ class Session(VideoJournaled, MemoryWindow):
             try:
                 with self._tx():
                     self._log(Propagate(s, direction, max_frames, done, last))
-                    for o in self.objects:  # the prompts' state now holds their memory too
-                        for c in self._cond_frames(o):
-                            self._journal_prompts([o], c)
+                    # the prompts' state now holds their memory too
+                    self._journal_prompts(
+                        (o, c) for o in self.objects for c in self._cond_frames(o)
+                    )
             finally:
                 self._busy.release()
             if self.journal is not None:

@@ -31,7 +31,7 @@ from ..media.overlay import (
 from ..tracking.editor import PromptEditor
 from ..tracking.image_session import open_image_session
 from ..tracking.log import frame_prompts
-from ..tracking.resume import keep_in_folder
+from ..tracking.resume import keep_in_folder, opened_message
 from ..tracking.store import FrameResult
 from .background import WidgetJob
 from .canvas import PromptCanvas
@@ -317,14 +317,7 @@ class ImageSegmenter(PromptApp):
         )
         self.canvas.show(self._jpeg)
         self._after(None)  # a resumed session: its objects, masks and candidates
-        s = self.session
-        if s.resumed:
-            self.say(f"resumed: {s.resumed}, from {s.folder}. To start over: fresh=True (the "
-                     "earlier session is moved aside, not deleted).")  # fmt: skip
-        elif s.moved_aside is not None:
-            self.say(f"Started fresh in {s.folder}; the earlier session is in {s.moved_aside}.")
-        else:
-            self.say("Click on an object (or drag a box around it).")
+        self.say(opened_message(self.session) or "Click on an object (or drag a box around it).")
 
     @property
     def masks(self) -> dict[int, np.ndarray]:
