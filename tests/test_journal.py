@@ -557,12 +557,6 @@ def test_a_session_loaded_without_autosave_saves_its_log_once(engine, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=s2.SessionError,
-    reason="bug: VideoSource.max_side is None for every backend (none stores it), so "
-    "session.json saves max_side null and load_session reopens the file full size",
-)
 def test_a_session_on_a_shrunk_video_reopens_from_its_folder_alone(engine, bedroom, tmp_path):
     video = s2.open_video(bedroom, end=4, max_side=320)
     s = s2.Session(video, engine, folder=tmp_path / "run")

@@ -228,6 +228,7 @@ class _Backend:
     size: tuple[int, int]
 
     damage: str | None = None
+    max_side: int | None = None  # as opened (recorded so a saved session reopens the same)
     _ok: np.ndarray  # frames decoded fine so far (by index in the source)
 
     def read(self, idx: int) -> np.ndarray:  # pragma: no cover - abstract
@@ -722,4 +723,5 @@ def open_video(
             backend = _FileBackend(p, max_side)
     else:
         backend = _ArrayBackend(source, max_side, fps, "array")
+    backend.max_side = int(max_side) if max_side else None
     return VideoSource(backend, start=start, end=end, stride=stride)
