@@ -143,6 +143,67 @@ def test_reopening_the_tracker_on_its_folder_resumes_never_overwrites(engine, be
     assert old.log.to_json() == log
 
 
+def test_a_click_that_must_re_track_runs_in_the_background_and_stops(engine, bedroom, tmp_path):
+    """A correction whose memory was released re-tracks off the kernel's thread: the click
+    returns at once, the progress bar moves, the stop button cancels it (the click is not
+    made, nothing else changes), and the same click without a stop is made."""
+    sess = s2.Session(s2.open_video(bedroom, end=60), engine, memory="bounded")
+    app = s2.VideoTracker(sess, save_dir=tmp_path / "run", max_width=320)
+    app.click(450, 200)
+    app.propagate("forward")
+    assert app.wait(300) and app.errors == []
+    app.show_frame(30)
+    app.scrubber.wait()
+    assert sess.frames_to_rebuild(30, 1) == 31  # frames 0..30: the window before 30 was released
+    before, tracked = sess.log.to_json(), sess.results.get(30, 1)
+    seen: list[tuple[int, int]] = []
+
+    def press_stop(what: str, done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 3:
+            app.stop_btn.click()  # what the browser's stop click does
+
+    sess.on_progress(press_stop)
+    app.click(100, 60)
+    assert app.running and not app.stop_btn.disabled  # the click returned; the work goes on
+    assert app.wait(300)
+    assert "Stopped re-tracking frames 0..30" in app.status.value and "not made" in app.status.value
+    assert (3, 31) in seen and (31, 31) not in seen[:-1]
+    assert sess.log.to_json() == before and sess.results.get(30, 1) == tracked
+    assert app.stop_btn.disabled and not app.run_btns["forward"].disabled
+    sess.on_progress(press_stop, remove=True)
+    app.errors.clear()
+    app.click(100, 60)  # again, not stopped: the correction is made
+    assert app.wait(300) and app.errors == []
+    assert s2.frame_prompts(sess.log)[(30, 1)].points == [(100.0, 60.0)]
+    assert app.progress.value == app.progress.max == 31
+    assert sess.frames_to_rebuild(30, 1) == 0  # the memory is back
+    app.scrubber.close()
+
+
+def test_after_a_stop_the_same_button_goes_on_from_there(engine, bedroom, tmp_path):
+    app = s2.VideoTracker(s2.open_video(bedroom, end=14), engine, save_dir=None, max_width=320)
+    app.click(450, 200)
+    update, shown = app.scrubber.update, []
+
+    def stop_after_4(fr, redraw=True):
+        shown.append(fr.frame_idx)
+        if len(shown) == 4:
+            app.stop_btn.click()
+        update(fr, redraw=redraw)
+
+    app.scrubber.update = stop_after_4
+    app.run_btns["forward"].click()
+    assert app.wait(300) and app.errors == [] and shown == [0, 1, 2, 3]
+    assert "over 4 frames (stopped: the same button goes on from there)" in app.status.value
+    app.run_btns["forward"].click()
+    assert app.wait(300) and app.errors == []
+    assert shown == list(range(14))  # frames 4..13: none twice
+    assert "over 10 frames, going on where the last run stopped (frame 3)" in app.status.value
+    assert app.progress.value == app.progress.max == 10
+    app.scrubber.close()
+
+
 def test_a_click_reads_the_log_index_once_the_store_once_and_draws_once(engine, bedroom):
     app = s2.VideoTracker(s2.open_video(bedroom, end=20), engine, threaded=False, save_dir=None)
     queries, renders = [], []

@@ -268,12 +268,17 @@ def _tracked(ref: Reference, frames) -> dict:
     return {k: v for k, v in ref.tracked.items() if k[0] in frames}
 
 
-def _track_on(loaded, ref: Reference, start: int, n: int = 2) -> None:
+def _track_on(loaded, ref: Reference, start: int, n: int = 2, go_on: bool = False) -> None:
     """Track ``n`` frames from ``start``: the same masks as the uninterrupted run, from sam2's
-    state as the journal kept it (nothing re-tracked to rebuild a missing memory)."""
+    state as the journal kept it (nothing re-tracked to rebuild a missing memory).
+
+    ``go_on``: propagate with no start, as the app's button does: the killed run goes on
+    from the frame after the last one it finished, which must be ``start``.
+    """
     slow_work: list[str] = []
     loaded.on_progress(lambda what, done, total: slow_work.append(what))
-    got = [fr.frame_idx for fr in loaded.propagate(start, max_frames=n - 1, progress=False)]
+    first = None if go_on else start
+    got = [fr.frame_idx for fr in loaded.propagate(first, max_frames=n - 1, progress=False)]
     assert got == list(range(start, start + n))
     assert not [w for w in slow_work if w], slow_work
     frames = set(range(start + n))
@@ -345,7 +350,7 @@ def test_a_kill_mid_propagation_keeps_every_finished_frame(killed, reference, tm
         frames = len(loaded.results.frames())
         assert loaded.resumed == f"2 objects, 7 prompts, {frames} frames tracked"
         # sam2's memory of the last frames came back: tracking goes on exactly
-        _track_on(loaded, reference, last + 1)
+        _track_on(loaded, reference, last + 1, go_on=True)
     finally:
         loaded.close()
 
@@ -371,7 +376,7 @@ def test_a_resumed_session_is_kept_as_it_goes_and_survives_a_second_kill(
         _report(f"resumed at frame {start}, after 5 more frames", lines, loaded, 0)
         assert _check_prompts(loaded, reference, len(CALLS)) == len(CALLS)
         last = _check_frames(loaded, reference, reported)
-        _track_on(loaded, reference, last + 1)
+        _track_on(loaded, reference, last + 1, go_on=True)
     finally:
         loaded.close()
 
@@ -445,7 +450,7 @@ def test_a_half_written_journal_record_is_dropped_never_a_crash(
         assert _check_prompts(loaded, reference, len(CALLS)) == len(CALLS)
         assert _check_frames(loaded, reference, list(range(back + 1))) == back
         if back < last:
-            _track_on(loaded, reference, back + 1)  # its memory went with it
+            _track_on(loaded, reference, back + 1, go_on=True)  # its memory went with it
     finally:
         loaded.close()
 

@@ -172,6 +172,16 @@ class PromptEditor:
         """The frame the next :meth:`redo` changes (None: nothing to redo)."""
         return self._redo[-1].frame_idx if self._redo else None
 
+    @property
+    def undo_obj(self) -> int | None:
+        """The object the next :meth:`undo` changes (None: nothing to undo)."""
+        return self._undo[-1].obj_id if self._undo else None
+
+    @property
+    def redo_obj(self) -> int | None:
+        """The object the next :meth:`redo` changes (None: nothing to redo)."""
+        return self._redo[-1].obj_id if self._redo else None
+
     def undo(self) -> FrameResult | None:
         """Put the last edited frame back exactly as it was. Returns that frame, or None.
 

@@ -97,8 +97,8 @@ class ImageSession(Journaled):
 
         Example:
             >>> img = ImageSession(s2.read_image(photo), engine, folder=folder + "/img")
-            >>> sorted(p.name for p in img.folder.iterdir())[:2]
-            ['image.png', 'results.sqlite']
+            >>> sorted(p.name for p in img.folder.iterdir())[:3]  # and the lock, while it lives
+            ['.sam2nb.lock', 'image.png', 'results.sqlite']
         """
         import io
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..base.errors import SessionError
 from ..model import adapter as S
+from .lock import hold, release
 from .log import AddObject, Entry, PromptLog, entry_from_json  # noqa: F401 (doctest)
 from .store import ResultStore
 
@@ -210,20 +211,58 @@ class Journal:
 
 
 class Journaled:
-    """What a session kept in a folder shares: its journal, log writes and transactions."""
+    """What a session kept in a folder shares: its journal, log writes and transactions.
 
-    journal: Journal | None
+    Setting :attr:`journal` makes the session the one writing to the journal's folder (see
+    :mod:`sam2nb.tracking.lock`); a newer session on the same folder takes it over.
+    """
+
+    _journal: Journal | None = None
+    _taken: Path | None = None  # the folder a newer session took over
     log: PromptLog
+
+    @property
+    def journal(self) -> Journal | None:
+        """The session's journal (None: kept in memory only, or taken over)."""
+        return self._journal
+
+    @journal.setter
+    def journal(self, j: Journal | None) -> None:
+        old = self._journal
+        if j is not None and j.folder is not None:
+            hold(j.folder, self)  # refused when another process writes there
+        if old is not None and old.folder is not None and (j is None or j.folder != old.folder):
+            release(old.folder, self)
+        self._journal, self._taken = j, None
+
+    def taken_over(self, folder: Path) -> None:
+        """A newer session in this kernel writes to ``folder`` now: this one stops writing."""
+        self._journal, self._taken = None, folder
+
+    def _release_folder(self) -> None:
+        """Let another session or process write to the folder (on close)."""
+        if self._journal is not None and self._journal.folder is not None:
+            release(self._journal.folder, self)
 
     @property
     def folder(self) -> Path | None:
         """The folder the session is kept in as it happens (None: in memory only)."""
         return None if self.journal is None else self.journal.folder
 
+    def _check_writer(self) -> None:
+        if self._taken is not None:
+            raise SessionError(
+                f"A newer session in this kernel opened {self._taken} (re-running the cell that "
+                "made the app does that), so this one no longer saves: use the newer one, or "
+                "sam2nb.open_session(folder) for it."
+            )
+
     def _tx(self) -> contextlib.AbstractContextManager[None]:
+        self._check_writer()
         return self.journal.transaction() if self.journal else contextlib.nullcontext()
 
     def _log(self, e: Entry) -> None:
+        self._check_writer()
         if self.journal is not None:
             self.journal.append(e)
         self.log.append(e)

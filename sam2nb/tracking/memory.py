@@ -45,39 +45,64 @@ class MemoryWindow:
         if self.memory != "full":
             S.prune(self.state, t, self.window, self._pins)
 
-    def _ensure_memory(
-        self, f: int, o: int, reverse: bool | None = None, why: str = "the propagation"
-    ) -> bool:
-        """Rebuild released state that a step at frame ``f`` will read.
+    def _rebuild_from(self, f: int, o: int, reverse: bool | None = None) -> int | None:
+        """The prompt frame to re-track from before a step at ``f`` (None: nothing to rebuild).
 
         A correction on a tracked frame (or a propagation starting after one) reads the
         state of up to :attr:`window` frames before it. In bounded mode or after a resume that
-        state may have been released: re-track from the nearest prompt so sam2 sees exactly
-        the state it would have had, at the cost of re-tracking those frames.
+        state may have been released: it is rebuilt by re-tracking from the nearest prompt.
+        """
+        idx = self._obj_idx(o)
+        if idx is None:
+            return None
+        marks = S.tracked(self.state, o)  # frames sam2 tracked: their state is memory
+        if reverse is None:
+            if f not in marks:
+                return None
+            reverse = marks[f]
+        back = 1 if reverse else -1
+        n = len(self.video)
+        window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
+        if all(g not in marks or self._has_state(idx, g) for g in window):
+            return None
+        conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
+        if not conds:
+            return None
+        return min(conds) if reverse else max(conds)
+
+    def frames_to_rebuild(self, frame_idx: int, obj_id: int) -> int:
+        """How many frames a prompt on ``frame_idx`` for ``obj_id`` would re-track first.
+
+        Non-zero when sam2's memory of the frames before it was released (bounded memory, or
+        a resumed session): the prompt then re-tracks from the nearest prompt, with progress,
+        and can be stopped. The apps run such a click in the background, with a stop button.
+
+        Example:
+            >>> sess.frames_to_rebuild(0, 1)  # a frame whose memory is all there
+            0
+        """
+        if self._obj_idx(obj_id) is None:
+            return 0
+        marks = S.tracked(self.state, obj_id)
+        c = self._rebuild_from(frame_idx, obj_id, marks.get(frame_idx, False))
+        return 0 if c is None else abs(frame_idx - c) + 1
+
+    def _ensure_memory(
+        self, f: int, o: int, reverse: bool | None = None, why: str = "the propagation"
+    ) -> bool:
+        """Rebuild released state that a step at frame ``f`` will read (see :meth:`_rebuild_from`).
 
         ``why`` names what waits for it, in the progress bar and if it is stopped.
 
         Returns:
             True if it re-tracked (frame ``f``'s results were written again).
         """
-        idx = self._obj_idx(o)
-        if idx is None:
+        c = self._rebuild_from(f, o, reverse)
+        if c is None:
             return False
         if reverse is None:
-            rec = self.results.get(f, o)
-            if rec is None:
-                return False
-            reverse = rec.reverse
-        back = 1 if reverse else -1
-        n = len(self.video)
-        window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
-        if all(self._has_state(idx, g) or self.results.get(g, o) is None for g in window):
-            return False
-        conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
-        if not conds:
-            return False
-        c = min(conds) if reverse else max(conds)
-        self._retrack(c, f, reverse, why)
+            reverse = S.tracked(self.state, o)[f]
+        self._retrack(c, f, bool(reverse), why)
         return True
 
     def _retrack(self, c: int, f: int, reverse: bool, why: str) -> None:

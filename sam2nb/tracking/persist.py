@@ -96,6 +96,7 @@ def journal_everything(sess: Session, j: Journal) -> None:
                     if f in tracked:
                         j.put_state(MEMORY, o, f, S.frame_state(state, o, f, ("non_cond",)))
         j.put("dirty", sorted(sess.dirty))
+        j.put("run", sess.unfinished)
         j.put("obj_order", S.object_order(state))
         j.put("meta", meta_of(sess))
 

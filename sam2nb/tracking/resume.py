@@ -16,6 +16,7 @@ from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
 from .journal import CONSTANTS, MEMORY, PROMPT, Journal, has_journal, read_value
+from .lock import holder_pid
 from .log import PROMPT_OPS, PromptLog, as_log, objects_in, read_log
 from .persist import RESULTS, attach, journal_everything, write_meta
 from .prompts import TrackedObject
@@ -204,6 +205,7 @@ def _restore(sess: Session, j: Journal) -> None:
         if o in sess.objects and S.obj_idx(st, o) is not None:
             S.set_tracked(p, st, o, frames)
     sess.dirty = set(j.get("dirty", []))
+    sess.set_unfinished(j.get("run"))
 
 
 def _restore_v1(sess: Session, meta: dict, folder: Path) -> None:
@@ -237,6 +239,12 @@ def move_aside(folder: str | os.PathLike) -> Path:
         (True, True)
     """
     src = Path(folder).expanduser()
+    pid = holder_pid(src)
+    if pid is not None:
+        raise SessionError(
+            f"{src} is in use by a live session in process {pid}: close it there first; "
+            "nothing was moved."
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dst = src.with_name(f"{src.name}.{stamp}")
     k = 1

@@ -21,7 +21,7 @@ from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
-from .journal import Journal, VideoJournaled
+from .journal import VideoJournaled
 from .log import (
     AddObject,
     Box,
@@ -36,6 +36,7 @@ from .log import (
 )
 from .memory import MemoryWindow
 from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
+from .runs import KEEPS_RUN, Runs
 from .store import FrameResult, ResultStore
 
 DIRECTIONS = ("forward", "backward", "both")
@@ -43,7 +44,7 @@ MEMORY_MODES = ("auto", "full", "bounded")
 AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
 
 
-class Session(VideoJournaled, MemoryWindow):
+class Session(VideoJournaled, MemoryWindow, Runs):
     """Track objects through a video with sam2's video predictor, frames streamed.
 
     Args:
@@ -113,11 +114,12 @@ class Session(VideoJournaled, MemoryWindow):
             self.results = ResultStore(self.video.width, self.video.height, results)
         self.objects: dict[int, TrackedObject] = {}
         self.log = PromptLog()
-        self.journal: Journal | None = None
+        self.journal = None
         self.resumed: str | None = None  # what a resume brought back, in words
         self.moved_aside: Path | None = None  # where open_session(fresh=True) moved the old one
         self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
+        self._run: dict | None = None  # the propagation in progress, stopped or killed
         self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()
@@ -404,6 +406,11 @@ class Session(VideoJournaled, MemoryWindow):
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
 
+    def _log(self, e: Entry) -> None:
+        if e.op not in KEEPS_RUN:
+            self._run_forget()  # a prompt changed: a stopped run's frames are stale
+        super()._log(e)
+
     # -- propagation -----------------------------------------------------------------------
     def _pass(
         self,
@@ -462,6 +469,7 @@ class Session(VideoJournaled, MemoryWindow):
                 f, obj_ids, masks[:, 0], scores=scores, ious=iou_list, reverse=reverse
             )
             self._journal_step(f, obj_ids, conds, reverse)
+            self._run_step(f, reverse)
         # every tracked object was just written: no need to read the frame back from the store
         records = {r.obj_id: r for r in sorted(recs, key=lambda r: r.obj_id)}
         return FrameResult(f, records, {o: masks[i, 0] for i, o in enumerate(obj_ids)})
@@ -512,29 +520,18 @@ class Session(VideoJournaled, MemoryWindow):
             )
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
             raise SessionError(f"max_frames must be a non-negative integer, got {max_frames!r}.")
-        s = self._check_frame(start) if start is not None else self.default_start()
-        return self._propagate(s, direction, max_frames, as_stop(stop, SessionError), progress)
-
-    def default_start(self) -> int:
-        """Where :meth:`propagate` starts by default.
-
-        That is the earliest frame prompted since the last propagation, else the earliest prompt.
-
-        Example:
-            >>> sess.default_start()
-            0
-        """
-        cond = self.dirty or self._all_cond()
-        if not cond:
-            raise SessionError("Nothing to track: add a click, box or mask on some object first.")
-        return min(cond)
-
-    def _all_cond(self) -> set[int]:
-        return {c for o in self.objects for c in self._cond_frames(o)}
+        if start is not None:
+            start = self._check_frame(start)
+        s, passes, going_on = self._plan(start, direction, max_frames)
+        return self._propagate(
+            s, passes, going_on, direction, max_frames, as_stop(stop, SessionError), progress
+        )
 
     def _propagate(
         self,
         s: int,
+        passes: list[tuple[int, bool, int | None]],
+        going_on: bool,
         direction: str,
         max_frames: int | None,
         stop: Callable[[], bool],
@@ -542,29 +539,31 @@ class Session(VideoJournaled, MemoryWindow):
     ) -> Iterator[FrameResult]:
         from tqdm.auto import tqdm
 
-        n = len(self.video)
-        span = n if max_frames is None else max_frames + 1
-        passes = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
-        total = sum(min(span, n - s) if not r else min(span, s + 1) for r in passes)
+        total = sum(self._pass_length(f, r, k) for f, r, k in passes)
         if not self._busy.acquire(blocking=False):
             raise SessionBusy(
                 "A propagation is running already: wait for it or call session.stop()."
             )
         self._stop.clear()
-        done, last = 0, None
+        done, last, ran = 0, None, []  # ran: [begin, reverse, max_frames, done, last] a pass
         halt = lambda: stop() or self._stop.is_set()  # noqa: E731
         bar = tqdm(
             total=total,
-            desc=f"tracking {len(self.objects)} object(s)",
+            desc=f"tracking {len(self.objects)} object(s)"
+            + (f", going on from frame {passes[0][0]}" if going_on else ""),
             unit="frame",
             disable=not progress,
         )
         try:
-            self._pins = {s}
-            for reverse in passes:
-                self._ensure_window(s, reverse)
-                for fr in self._pass(s, reverse, max_frames, halt, bar, f"tracking from frame {s}"):
+            self._pins = {s} | {f for f, _, _ in passes}
+            with self._tx():
+                self._run_begin(s, direction, max_frames, going_on)
+            for begin, reverse, k in passes:
+                self._ensure_window(begin, reverse)
+                ran.append([begin, reverse, k, 0, None])
+                for fr in self._pass(begin, reverse, k, halt, bar, f"tracking from frame {begin}"):
                     done, last = done + 1, fr.frame_idx
+                    ran[-1][3:] = [ran[-1][3] + 1, last]
                     yield fr
                 if halt():
                     break
@@ -574,7 +573,12 @@ class Session(VideoJournaled, MemoryWindow):
             bar.close()
             try:
                 with self._tx():
-                    self._log(Propagate(s, direction, max_frames, done, last))
+                    self._run_end()
+                    if not going_on:
+                        self._log(Propagate(s, direction, max_frames, done, last))
+                    for begin, reverse, k, n_done, n_last in ran if going_on else ():
+                        way = "backward" if reverse else "forward"  # one entry a pass: replayable
+                        self._log(Propagate(begin, way, k, n_done, n_last))
                     # the prompts' state now holds their memory too
                     self._journal_prompts(
                         (o, c) for o in self.objects for c in self._cond_frames(o)
@@ -634,9 +638,10 @@ class Session(VideoJournaled, MemoryWindow):
         return save_session(self, folder)
 
     def close(self) -> None:
-        """Release the prefetch thread and sam2's state."""
+        """Release the prefetch thread, sam2's state and the folder (for another session)."""
         self.frames.close()
         self.state = {}
+        self._release_folder()
 
     def __repr__(self) -> str:
         return (

@@ -231,24 +231,33 @@ class PromptApp:
 
     def _edit(self, fn: Callable, *args: Any) -> None:
         known = set(self.editor.session.objects)
-        res = fn(*args)
-        if set(self.editor.session.objects) != known:  # the first click made an object
-            self._objects_changed(redraw=False)  # _after draws the answer: one render a click
-        self._after(res)
+
+        def work() -> None:
+            res = fn(*args)
+            if set(self.editor.session.objects) != known:  # the first click made an object
+                self._objects_changed(redraw=False)  # _after draws the answer: one render
+            self._after(res)
+
+        self._when_ready(args[0], self.editor.obj_id, work)
+
+    def _when_ready(self, frame_idx: int | None, obj_id: int | None, work: Callable) -> None:
+        """Run an edit of ``obj_id`` on ``frame_idx`` (the video app may run it in a thread)."""
+        work()
 
     def undo(self) -> None:
         """Undo the last prompt edit (on whichever frame it was)."""
-        self._step(self.editor.undo_frame, self.editor.undo, "undo")
+        self._step(self.editor.undo_frame, self.editor.undo_obj, self.editor.undo, "undo")
 
     def redo(self) -> None:
         """Redo the last undone edit."""
-        self._step(self.editor.redo_frame, self.editor.redo, "redo")
+        self._step(self.editor.redo_frame, self.editor.redo_obj, self.editor.redo, "redo")
 
-    def _step(self, frame_idx: int | None, fn: Callable, word: str) -> None:
-        res = fn()
+    def _step(self, frame_idx: int | None, obj_id: int | None, fn: Callable, word: str) -> None:
         if frame_idx is None:
             self.say(f"Nothing to {word}.")
-        self._after(res, frame_idx)
+            self._after(None)
+            return
+        self._when_ready(frame_idx, obj_id, lambda: self._after(fn(), frame_idx))
 
     def clear(self) -> None:
         """Remove the current object's prompts on the shown frame."""
@@ -426,7 +435,7 @@ class VideoTracker(PromptApp):
             self.run_btns[direction] = b
         self.stop_btn = W.Button(
             description="■ stop", disabled=True, layout=W.Layout(width="auto"),
-            tooltip="stop the propagation or export after this frame",
+            tooltip="stop the propagation, export or re-tracking after this frame",
         )  # fmt: skip
         self.stop_btn.add_class("sam2nb-stop")
         self.stop_btn.on_click(lambda _: self.stop())
@@ -532,15 +541,14 @@ class VideoTracker(PromptApp):
         self._job.start()
 
     def _propagate(self, job: Job, direction: str, kwargs: dict) -> None:
-        n, done, total, t0 = len(self.session.video), 0, 1, time.perf_counter()
-        for fr in self.session.propagate(direction=direction, stop=job, progress=False, **kwargs):
-            if done == 0:
-                f0 = fr.frame_idx
-                total = {"forward": n - f0, "backward": f0 + 1, "both": n + 1}[direction]
-                if kwargs.get("max_frames") is not None:
-                    total = min(
-                        total, (int(kwargs["max_frames"]) + 1) * (1 + (direction == "both"))
-                    )
+        sess, done, t0 = self.session, 0, time.perf_counter()
+        total = sess.frames_to_track(direction=direction, **kwargs)
+        run = sess.unfinished
+        going_on = ""
+        if run is not None and not kwargs and run["direction"] == direction:
+            going_on = f", going on where the last run stopped (frame {run['last']})"
+            self.say(f"Tracking {direction}{going_on}...")
+        for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
             done += 1
             job.progress(done, total, f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s")
             if self.follow.value and self.frame_idx != fr.frame_idx:
@@ -548,9 +556,9 @@ class VideoTracker(PromptApp):
                 self.scrubber.show(fr.frame_idx)
             else:
                 self.scrubber.update(fr)
-        stopped = " (stopped)" if job.is_set() else ""
+        stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
-        self.say(f"Propagated {direction} over {done} frames{stopped}{saved}.")
+        self.say(f"Propagated {direction} over {done} frames{going_on}{stopped}{saved}.")
 
     def _propagated(self) -> None:
         self._set_running(False)
@@ -564,9 +572,35 @@ class VideoTracker(PromptApp):
         self.progress_label.value = text
 
     def stop(self) -> None:
-        """Ask the running propagation (or export) to stop after the frame it is on."""
+        """Ask the running propagation, export or re-tracking to stop after the frame it is on."""
         if self._job is not None:
             self._job.stop()
+            self.session.stop()
+
+    def _when_ready(self, frame_idx: int | None, obj_id: int | None, work: Callable) -> None:
+        """Run an edit now, or in the background when it must re-track released memory first.
+
+        After a resume (or in bounded memory) a correction may first re-track from the
+        nearest prompt, which can take a while: it then runs like a propagation, with the
+        progress bar and the stop button, and the kernel stays free for the stop click.
+        """
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation, export or re-tracking, or stop it.")
+        sess = self.session
+        n = 0
+        if frame_idx is not None and obj_id in sess.objects:
+            n = sess.frames_to_rebuild(frame_idx, obj_id)
+        if n == 0:
+            work()
+            return
+        self.say(f"Re-tracking {n} frames whose memory was released before this edit "
+                 "(■ stop cancels the edit)...")  # fmt: skip
+        self._set_running(True)
+        self._job = WidgetJob(
+            lambda job: work(), name="sam2nb-retrack", threaded=self.threaded,
+            show_error=self.show_error, on_done=lambda: self._set_running(False),
+        )  # fmt: skip
+        self._job.start()
 
     def wait(self, timeout: float = 600.0) -> bool:
         """Block until the propagation and the drawing are done (for scripts and tests)."""
