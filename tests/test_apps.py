@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_widgets import frontend, mouse
+from test_widgets import key, mouse
 
 import sam2nb as s2
 from sam2nb.media.video import read_image
@@ -22,7 +22,7 @@ def test_video_tracker_click_propagate_scrub_save_export(engine, bedroom, tmp_pa
     assert "UNTRAINED" in app.widget.children[0].value
     vp = app.canvas.viewport
     assert vp.display_size == (480, 270)
-    mc = app.canvas.canvas
+    mc = app.canvas.widget
     mouse(mc, "mouse_down", 225.0, 100.0)  # display pixels
     mouse(mc, "mouse_up", 225.0, 100.0)
     assert app.errors == []
@@ -56,8 +56,8 @@ def test_video_tracker_click_propagate_scrub_save_export(engine, bedroom, tmp_pa
     again = s2.VideoTracker(s2.load_session(out, engine=engine), threaded=False, max_width=480)
     assert again.save_dir == out and list(again.session.objects) == [1]
     assert again.scrubber._tracked[1][:7].all() and not again.scrubber._tracked[1][7:].any()
-    mouse(again.canvas.canvas, "mouse_down", 300.0, 100.0)
-    mouse(again.canvas.canvas, "mouse_up", 300.0, 100.0)  # work goes on: a correction
+    mouse(again.canvas.widget, "mouse_down", 300.0, 100.0)
+    mouse(again.canvas.widget, "mouse_up", 300.0, 100.0)  # work goes on: a correction
     assert again.errors == [] and len(again.session.prompt_frames(1)) == 1
     again.propagate("forward", max_frames=2)
     assert again.errors == [] and again.frame_idx == 2
@@ -70,8 +70,7 @@ def test_tracker_errors_show_in_the_app(engine, bedroom, tmp_path):
     app.new_object()
     app.run_btns["forward"].click()  # an object without prompts: the session says why
     assert "add a click, box or mask" in app.status.value
-    frontend(app.canvas.canvas, {"event": "key_down", "key": "z", "shift_key": False,
-                                 "ctrl_key": False, "meta_key": False})  # fmt: skip
+    key(app.canvas.widget, "z")
     assert "Nothing to undo" in app.status.value
 
 
@@ -80,8 +79,8 @@ def test_image_segmenter_candidates_and_choice(engine, data_dir, tmp_path):
     app = s2.ImageSegmenter(img, engine, max_width=640, save_dir=tmp_path / "img")
     vp = app.canvas.viewport
     x, y = vp.to_display(img.shape[1] / 2, img.shape[0] / 2)
-    mouse(app.canvas.canvas, "mouse_down", x, y)
-    mouse(app.canvas.canvas, "mouse_up", x, y)
+    mouse(app.canvas.widget, "mouse_down", x, y)
+    mouse(app.canvas.widget, "mouse_up", x, y)
     assert app.errors == []
     assert len(app.choices.options) == 3  # one click: three candidates
     pred = app.session.candidates[1]
@@ -91,8 +90,8 @@ def test_image_segmenter_candidates_and_choice(engine, data_dir, tmp_path):
     other = (best + 1) % 3
     app.choices.value = other
     assert np.array_equal(app.masks[1], pred.masks[other])
-    mouse(app.canvas.canvas, "mouse_down", 10.0, 10.0)
-    mouse(app.canvas.canvas, "mouse_up", 200.0, 150.0)  # a box keeps the click
+    mouse(app.canvas.widget, "mouse_down", 10.0, 10.0)
+    mouse(app.canvas.widget, "mouse_up", 200.0, 150.0)  # a box keeps the click
     p = s2.frame_prompts(app.session.log)[(0, 1)]
     assert p.box is not None and len(p.points) == 1
     assert len(app.choices.options) == 1  # box + click: one answer

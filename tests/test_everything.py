@@ -183,7 +183,7 @@ def test_image_segmenter_picks_masks_by_clicks_and_adds_them(data_dir):
     w, h = app.session.size
     masks = _geometry(w, h)
     app.picker.show(_auto(masks))
-    vp, mc = app.canvas.viewport, app.canvas.canvas
+    vp, mc = app.canvas.viewport, app.canvas.widget
 
     def click(x, y):  # a click in video pixels, delivered as the browser would
         dx, dy = vp.to_display(x, y)
@@ -231,12 +231,12 @@ def test_video_tracker_segments_a_frame_picks_and_tracks(bedroom):
     x, y = float(xs[len(xs) // 2]) + 0.5, float(ys[len(ys) // 2]) + 0.5
     want = found.pick(x, y)
     dx, dy = app.canvas.viewport.to_display(x, y)
-    mouse(app.canvas.canvas, "mouse_down", dx, dy)
-    mouse(app.canvas.canvas, "mouse_up", dx, dy)
+    mouse(app.canvas.widget, "mouse_down", dx, dy)
+    mouse(app.canvas.widget, "mouse_up", dx, dy)
     assert app.picker.selected == [want]
     app.scrubber.show(5)  # on another frame a click says where the masks are
-    mouse(app.canvas.canvas, "mouse_down", dx, dy)
-    mouse(app.canvas.canvas, "mouse_up", dx, dy)
+    mouse(app.canvas.widget, "mouse_down", dx, dy)
+    mouse(app.canvas.widget, "mouse_up", dx, dy)
     assert "on frame 3" in app.status.value and not app.session.objects
     assert len(app.errors) == 1
     app.errors.clear()

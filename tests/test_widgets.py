@@ -11,7 +11,7 @@ import pytest
 import sam2nb as s2
 from sam2nb.media.overlay import runs
 from sam2nb.tracking.log import frame_prompts
-from sam2nb.widgets.canvas import BAND_INTERVAL, SHIFT_WINDOW
+from sam2nb.widgets.canvas import BAND_INTERVAL
 
 
 def frontend(widget, content, buffers=()):
@@ -21,13 +21,17 @@ def frontend(widget, content, buffers=()):
     )
 
 
-def mouse(mc, event, x, y):
-    frontend(mc, {"event": event, "x": x, "y": y})
+STAGE = {"mouse_down": "down", "mouse_move": "move", "mouse_up": "up", "mouse_out": "cancel"}
 
 
-def key(mc, k, shift=False):
-    frontend(mc, {"event": "key_down", "key": k, "shift_key": shift, "ctrl_key": False,
-                  "meta_key": False})  # fmt: skip
+def mouse(stage, event, x, y, shift=False):
+    """A pointer event as the picture's stage sends it (display pixels, the event's keys)."""
+    frontend(stage, {"event": STAGE.get(event, event), "x": x, "y": y, "shift": shift,
+                     "ctrl": False, "meta": False, "alt": False, "button": 0})  # fmt: skip
+
+
+def key(stage, k, shift=False):
+    frontend(stage, {"event": "key", "key": k, "shift": shift, "ctrl": False, "meta": False})
 
 
 @pytest.fixture
@@ -148,22 +152,23 @@ def test_click_box_and_modifier(pc, sent, clock):
     clicks, boxes = [], []
     pc.on_click(lambda x, y, lab: clicks.append((x, y, lab)))
     pc.on_box(boxes.append)
-    mc = pc.canvas
+    mc = pc.widget
     mouse(mc, "mouse_down", 50.0, 25.0)
     mouse(mc, "mouse_up", 51.0, 26.0)  # moved 1 px: a click, where the button went down
     assert clicks == [(100.0, 50.0, 1)]
-    key(mc, "Shift", shift=True)
+    key(mc, "Shift", shift=True)  # the Shift key alone does nothing (the stage does not send it)
     mouse(mc, "mouse_down", 10.0, 10.0)
     mouse(mc, "mouse_up", 10.0, 10.0)
-    assert clicks[-1] == (20.0, 20.0, 0)  # Shift + click: negative
-    mouse(mc, "mouse_down", 10.0, 10.0)
+    assert clicks[-1] == (20.0, 20.0, 1)
+    mouse(mc, "mouse_down", 10.0, 10.0, shift=True)  # Shift held as the button went down
     mouse(mc, "mouse_up", 10.0, 10.0)
-    assert clicks[-1][2] == 1  # the modifier applies to one click
-    key(mc, "Shift", shift=True)
-    clock.t += SHIFT_WINDOW * 1.5
+    assert clicks[-1] == (20.0, 20.0, 0)  # Shift + click: negative, whatever had focus
     mouse(mc, "mouse_down", 10.0, 10.0)
-    mouse(mc, "mouse_up", 10.0, 10.0)
-    assert clicks[-1][2] == 1  # Shift went down too long before the click
+    mouse(mc, "mouse_up", 10.0, 10.0, shift=True)  # Shift pressed only after the press
+    assert clicks[-1][2] == 1  # the press decides
+    mouse(mc, "mouse_down", 10.2, 10.7)
+    mouse(mc, "mouse_up", 10.2, 10.7)
+    assert clicks[-1][:2] == (20.4, 21.4)  # fractional display pixels are kept
     key(mc, "n")
     mouse(mc, "mouse_down", 5.0, 5.0)
     mouse(mc, "mouse_up", 5.0, 5.0)
@@ -171,13 +176,16 @@ def test_click_box_and_modifier(pc, sent, clock):
     mouse(mc, "mouse_down", 100.0, 90.0)
     mouse(mc, "mouse_up", 40.0, 30.0)  # dragged up-left: a box, sorted
     assert boxes == [[80.0, 60.0, 200.0, 180.0]]
-    assert len(clicks) == 5
+    assert len(clicks) == 6
+    frontend(mc, {"event": "down", "x": "?"})  # a malformed message is ignored
+    frontend(mc, "not a dict")
+    assert len(clicks) == 6 and len(boxes) == 1
 
 
 def test_drag_band_is_throttled_and_out_cancels(pc, sent, clock):
     boxes = []
     pc.on_box(boxes.append)
-    mc = pc.canvas
+    mc = pc.widget
     mouse(mc, "mouse_move", 5.0, 5.0)  # no button down: nothing drawn
     assert sent == []
     mouse(mc, "mouse_down", 10.0, 10.0)
@@ -201,10 +209,10 @@ def test_keys_map_to_actions(pc):
     pc.on_key(got.append)
     for k, shift in [("z", False), ("z", True), ("y", False), ("3", False), ("p", False),
                      ("q", False)]:  # fmt: skip
-        key(pc.canvas, k, shift)
+        key(pc.widget, k, shift)
     assert got == ["undo", "redo", "redo", "object 3", "positive"]
     pc.on_key(got.append, remove=True)
-    key(pc.canvas, "z")
+    key(pc.widget, "z")
     assert len(got) == 5
 
 

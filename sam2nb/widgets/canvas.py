@@ -1,10 +1,12 @@
 """The prompt canvas: three ipycanvas layers (frame, masks, prompts), events in video pixels.
 
 It draws what it is given and reports what the user does; it never calls the model. Left click:
-a point (the mode's label; Shift + click: negative). Drag: a box, drawn as a rubber band at most
-every 40 ms while the mouse moves. Keys (once the canvas has focus): ``n``/``p`` negative or
-positive mode, ``z``/``y`` (or Ctrl+Z / Ctrl+Shift+Z) undo/redo, ``1``-``9`` pick an object,
-``Escape`` cancels a drag. A page reload redraws everything (``on_client_ready``).
+a point (the mode's label; Shift + click: negative, read from the click itself). Drag: a box,
+drawn as a rubber band at most every 40 ms while the pointer moves. Keys (once the picture has
+been clicked): ``n``/``p`` negative or positive mode, ``z``/``y`` (or Ctrl+Z / Ctrl+Shift+Z)
+undo/redo, ``1``-``9`` pick an object, ``Escape`` cancels a drag. The input comes from a
+:class:`~sam2nb.widgets.stage.Stage` around the canvas (exact positions at any scroll position,
+zoom or focus); a page reload redraws everything (``on_client_ready``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from ipycanvas import MultiCanvas, hold_canvas
 from ..base.colors import color_of, hex_color
 from ..media.overlay import MaskLayer, Viewport
 from ..tracking.log import FramePrompts
+from .stage import Stage
 
 DRAW_LOCK = threading.RLock()  # ipycanvas batches through one global flag: one drawer at a time
 _DEPTH = [0]  # nesting of batch() (guarded by DRAW_LOCK)
 DRAG_PX = 5.0  # a press that moves less than this (display pixels) is a click
 BAND_INTERVAL = 0.04  # seconds between rubber-band redraws
-SHIFT_WINDOW = 1.0  # a click this soon after Shift went down is negative
 
 
 @contextlib.contextmanager
@@ -99,12 +101,11 @@ class PromptCanvas:
     Args:
         viewport: the video-pixel / display-pixel mapping.
         max_height: the canvas's CSS height limit.
-        clock: seconds for the rubber band's pace and the Shift + click window (tests give a
-            clock they move by hand).
+        clock: seconds for the rubber band's pace (tests give a clock they move by hand).
 
     Attributes:
         viewport: the video-pixel / display-pixel mapping.
-        widget: the ipywidget to display (the canvas, fitted to the viewport).
+        widget: the ipywidget to display (the stage holding the canvas, which keeps its shape).
         label: the mode's click label, 1 (positive) or 0 (negative).
         bytes_sent: image bytes sent to the browser so far (frames and mask layers).
         clock: the clock (default :func:`time.monotonic`).
@@ -126,29 +127,26 @@ class PromptCanvas:
         self.clock = clock
         w, h = viewport.display_size
         self.canvas = MultiCanvas(3, width=w, height=h)
-        # Fit the viewport: a canvas partly scrolled out of view gets wrong click coordinates
-        # (ipycanvas focuses it, which scrolls, before reading the position).
+        # Shown at most at its pixel size, within the page's width and max_height, its shape
+        # kept: the stage lays it out as a block (in a flex column it would be stretched).
         self.canvas.layout = W.Layout(
             width="auto", height="auto", max_width="100%", max_height=max_height
         )
         self.canvas.add_class("sam2nb-canvas")
-        self.widget = self.canvas
+        self.stage = Stage(canvas=self.canvas)
+        self.stage.on_msg(self._on_input)
+        self.widget = self.stage
         self.label = 1
         self.bytes_sent = 0
         self._frame: bytes | None = None
         self._masks: tuple[bytes, int, int] | None = None
         self._prompts: tuple[dict, dict, int | None] = ({}, {}, None)
         self._down: tuple[float, float] | None = None
+        self._down_shift = False
         self._band_t = 0.0
-        self._shift_t = -1e9
         self._click_cbs = _Callbacks()
         self._box_cbs = _Callbacks()
         self._key_cbs = _Callbacks()
-        self.canvas.on_mouse_down(self._mouse_down)
-        self.canvas.on_mouse_move(self._mouse_move)
-        self.canvas.on_mouse_up(self._mouse_up)
-        self.canvas.on_mouse_out(self._mouse_out)
-        self.canvas.on_key_down(self._key_down)
         self.canvas.on_client_ready(self.redraw)
 
     # -- callbacks (ipycanvas idiom) --------------------------------------------------------
@@ -168,45 +166,58 @@ class PromptCanvas:
         self._key_cbs.register(callback, remove)
 
     # -- events ----------------------------------------------------------------------------
-    def _mouse_down(self, x: float, y: float) -> None:
-        self._down = (float(x), float(y))
+    def _on_input(self, _widget: Any, msg: dict, _buffers: Any) -> None:
+        """A message from the stage: a pointer event in display pixels, or a key."""
+        if not isinstance(msg, dict):
+            return
+        ev = msg.get("event")
+        if ev == "key":
+            self._key_down(str(msg.get("key", "")), bool(msg.get("shift")), bool(msg.get("ctrl")),
+                           bool(msg.get("meta")))  # fmt: skip
+            return
+        try:
+            x, y = float(msg["x"]), float(msg["y"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if ev == "down":
+            self._down, self._down_shift = (x, y), bool(msg.get("shift"))
+        elif ev == "move":
+            self._pointer_move(x, y)
+        elif ev == "up":
+            self._pointer_up(x, y)
+        elif ev == "cancel":
+            self._cancel()
 
-    def _mouse_move(self, x: float, y: float) -> None:
+    def _pointer_move(self, x: float, y: float) -> None:
         if self._down is None:
             return
         now = self.clock()
         if now - self._band_t < BAND_INTERVAL or not _dragged(self._down, x, y):
             return
         self._band_t = now
-        self._draw_prompts(band=(*self._down, float(x), float(y)))
+        self._draw_prompts(band=(*self._down, x, y))
 
-    def _mouse_up(self, x: float, y: float) -> None:
+    def _pointer_up(self, x: float, y: float) -> None:
         if self._down is None:
             return
         x0, y0 = self._down
         self._down = None
         if _dragged((x0, y0), x, y):
             self._draw_prompts()
-            self._box_cbs(self.viewport.box_to_video(x0, y0, float(x), float(y)))
+            self._box_cbs(self.viewport.box_to_video(x0, y0, x, y))
         else:
-            negative = self.clock() - self._shift_t <= SHIFT_WINDOW
-            self._shift_t = -1e9
             vx, vy = self.viewport.to_video(x0, y0)
-            self._click_cbs(vx, vy, 0 if negative else self.label)
+            self._click_cbs(vx, vy, 0 if self._down_shift else self.label)
 
-    def _mouse_out(self, x: float, y: float) -> None:
-        if self._down is not None:  # released outside: no mouse_up will come
+    def _cancel(self) -> None:
+        if self._down is not None:  # the browser took the pointer away: no box
             self._down = None
             self._draw_prompts()
 
     def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         k = key.lower()
-        if key == "Shift":
-            self._shift_t = self.clock()
-            return
-        if key == "Escape" and self._down is not None:
-            self._down = None
-            self._draw_prompts()
+        if key == "Escape":
+            self._cancel()
             return
         action = {"n": "negative", "p": "positive", "y": "redo"}.get(k)
         if k == "z":

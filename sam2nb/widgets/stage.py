@@ -1,0 +1,115 @@
+"""The picture's input layer: exact pointer positions and modifier keys, from the browser.
+
+ipycanvas draws the picture well but reads its input badly for a workbench: on mouse-down it
+focuses the canvas first, which scrolls a partly hidden picture into view, and only then reads
+the canvas position, so the point lands off by the scroll distance (100 px and more); its mouse
+events carry no modifier keys, so Shift + click could only be guessed from a key press, which
+needs the canvas to have keyboard focus already. See ipycanvas ``src/widget.ts``
+``onMouseDown`` and ``getCoordinates`` (0.14).
+
+:class:`Stage` is a small anywidget that holds ipycanvas's own canvas view and owns its input:
+
+- a pointer-down is read at event time, before anything can move the page, scaled from the
+  canvas's CSS box to its pixels (right at any scroll position, zoom and displayed size), and
+  sent with the pointer event's own ``shiftKey``, ``ctrlKey``, ``metaKey`` and ``altKey``;
+- then the stage takes focus without scrolling (``focus({preventScroll: true})``), so the
+  keyboard shortcuts work after a click on the picture;
+- moves are sent only while a button is held, at most one every 40 ms (the rubber band);
+- only the shortcut keys are taken from the page (n, p, z, y, 1-9, Escape); Tab and the
+  notebook's own keys pass;
+- ipycanvas's own mouse, wheel and touch handlers never run (so it never focuses or scrolls,
+  and the mouse wheel scrolls the notebook over the picture);
+- the canvas sits in block layout, so it keeps its shape when its height is capped and is
+  never stretched wider than its pixels (a flex column would stretch it).
+
+Messages to Python: ``{"event": "down" | "move" | "up" | "cancel", "x", "y", "shift",
+"ctrl", "meta", "alt", "button"}`` in canvas (display) pixels, and ``{"event": "key", "key",
+"shift", "ctrl", "meta"}``.
+"""
+
+from __future__ import annotations
+
+import anywidget
+import ipywidgets as W
+import traitlets
+
+ESM = r"""
+const KEYS = /^([npzy1-9]|Escape)$/i;  // the shortcuts PromptCanvas maps; other keys pass
+export default {
+  async render({ model, el }) {
+    const wm = model.widget_manager;
+    const ref = model.get("canvas");
+    const m = await wm.get_model(ref.slice("IPY_MODEL_".length));
+    const view = await wm.create_view(m);  // ipycanvas's own view: it keeps drawing into it
+    const cv = view.el;
+    cv.removeAttribute("tabindex");  // ipycanvas would focus it, scrolling the page
+    el.classList.add("sam2nb-stage");
+    el.tabIndex = 0;  // the stage takes the shortcut keys
+    el.appendChild(cv);
+    view.trigger("displayed");  // ipywidgets applies the canvas's classes and layout now
+    for (const t of ["mousedown", "mouseup", "mousemove", "mouseout", "wheel",
+                     "touchstart", "touchend", "touchmove", "touchcancel"])
+      el.addEventListener(t, (e) => e.stopPropagation(), true);  // not to ipycanvas
+    const at = (e) => {  // canvas pixels, from the box as it is when the event fires
+      const r = cv.getBoundingClientRect();
+      return [(e.clientX - r.left) * cv.width / r.width,
+              (e.clientY - r.top) * cv.height / r.height];
+    };
+    const send = (event, e) => {
+      const [x, y] = at(e);
+      model.send({ event, x, y, shift: e.shiftKey, ctrl: e.ctrlKey, meta: e.metaKey,
+                   alt: e.altKey, button: e.button });
+    };
+    let down = null, last = 0;
+    el.addEventListener("pointerdown", (e) => {
+      const [x, y] = at(e);
+      if (e.button !== 0 || x < 0 || y < 0 || x > cv.width || y > cv.height) return;
+      send("down", e);  // 1. the point, before anything can move the page
+      down = e.pointerId;
+      el.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      el.focus({ preventScroll: true });  // 2. the keys come here; the page stays put
+    });
+    el.addEventListener("pointermove", (e) => {
+      if (down !== e.pointerId) return;
+      const now = performance.now();
+      if (now - last < 40) return;
+      last = now;
+      send("move", e);
+    });
+    el.addEventListener("pointerup", (e) => {
+      if (down === e.pointerId) { down = null; send("up", e); }
+    });
+    el.addEventListener("pointercancel", (e) => {
+      if (down === e.pointerId) { down = null; send("cancel", e); }
+    });
+    el.addEventListener("keydown", (e) => {
+      if (!KEYS.test(e.key)) return;
+      model.send({ event: "key", key: e.key, shift: e.shiftKey, ctrl: e.ctrlKey,
+                   meta: e.metaKey });
+      e.preventDefault();
+      e.stopPropagation();
+    });
+    return () => view.remove();
+  },
+};
+"""
+
+CSS = """
+.sam2nb-stage { outline: none; touch-action: none; max-width: 100%; line-height: 0; }
+.sam2nb-stage canvas { display: block; }
+"""
+
+
+class Stage(anywidget.AnyWidget):
+    """Holds an ipycanvas canvas and sends its pointer and key input (see the module notes).
+
+    Example:
+        >>> from ipycanvas import MultiCanvas
+        >>> stage = Stage(canvas=MultiCanvas(3, width=64, height=48))
+        >>> stage.on_msg(lambda widget, msg, buffers: print(msg["event"]))
+    """
+
+    _esm = ESM
+    _css = CSS
+    canvas = traitlets.Instance(W.DOMWidget).tag(sync=True, **W.widget_serialization)
