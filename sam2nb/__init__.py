@@ -238,7 +238,7 @@ _WIDGETS = {
     "PromptCanvas": "widgets.canvas",
     "FrameScrubber": "widgets.scrubber",
     "ImageSegmenter": "widgets.apps",
-    "VideoTracker": "widgets.apps",
+    "VideoTracker": "widgets.tracker",
 }
 
 __all__ += list(_WIDGETS)

@@ -207,11 +207,24 @@ def test_image_segmenter_picks_masks_by_clicks_and_adds_them(data_dir):
     assert app.picker.selected == [0, 1, 2]
     ids = app.picker.add()
     assert ids == [1, 2, 3] and not app.picker.picking
+    assert "click to refine" in app.status.value  # an image has nothing to propagate
+    assert app.clear_btn.description == "clear object"
     for o, m in zip(ids, masks, strict=True):
         assert np.array_equal(app.masks[o], m)
     assert [app.session.objects[o].name for o in ids] == ["auto 1", "auto 2", "auto 3"]
     click(w // 2, h // 2)  # after adding, a click is a prompt again (for the current object)
     assert app.errors == [] and app.session.log[-1]["op"] == "points"
+
+
+@pytest.mark.slow
+def test_no_mask_found_names_the_thresholds_that_removed_them(data_dir):
+    app = s2.ImageSegmenter(data_dir / "cars.jpg", s2.load("test", device="cpu"), max_width=320,
+                            save_dir=None)  # fmt: skip
+    app.picker.run(points_per_side=4, pred_iou_thresh=1.0)  # no score is above 1
+    assert app.picker.wait(120) and app.errors == []
+    msg = app.status.value
+    assert "0 masks" in msg and "predicted IoU above 1" in msg and "stability score" in msg
+    assert "app.picker.run(pred_iou_thresh=" in msg
 
 
 @pytest.mark.slow

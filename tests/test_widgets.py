@@ -298,6 +298,7 @@ def test_scrubber_caches_frames_and_sends_one_message_per_switch(sess, sent):
     sc._timeline_click(sc.timeline.width * 5.5 / 6, 3)
     assert before == 2 and sc.frame_idx == 5
     assert sc.jump(-1) == 0 and sc.jump(-1) is None
+    assert sc.info.value.endswith("(no earlier prompted frame)")  # said, not silent
 
 
 @pytest.mark.slow

@@ -181,12 +181,13 @@ class MaskPicker:
                                 tooltip="find every object on the shown frame")  # fmt: skip
         self.run_btn.on_click(lambda _: self.app.guard(self.run))
         self.density = W.Dropdown(
-            options=[(f"{n} x {n} points", n) for n in (8, 16, 32, 64)], value=32 if gpu else 16,
-            layout=W.Layout(width="130px"),
+            options=[(f"{n} x {n}", n) for n in (8, 16, 32, 64)], value=32 if gpu else 16,
+            description="points", style={"description_width": "auto"},
+            layout=W.Layout(width="150px"),
             tooltip="points per side: more finds smaller objects but takes longer (32 is sam2's)",
         )  # fmt: skip
         self.stop_btn = W.Button(
-            description="■ stop", disabled=True, layout=lay,
+            description="■ stop segmenting", disabled=True, layout=lay,
             tooltip="stop segment everything (the masks found so far are kept)",
         )  # fmt: skip
         self.stop_btn.on_click(lambda _: self.stop())
@@ -277,9 +278,17 @@ class MaskPicker:
         word = " (stopped early)" if found.stopped else ""
         flag = " UNTRAINED model: these masks mean nothing." if found.untrained else ""
         n = f"{len(found)} mask{'s' if len(found) != 1 else ''}"
+        if len(found):
+            then = "Click masks to select them, then 'add as objects'."
+        else:
+            k = found.settings
+            then = (
+                f"sam2 keeps only candidates with predicted IoU above {k['pred_iou_thresh']:g} "
+                f"and stability score at least {k['stability_score_thresh']:g}; none passed. "
+                "Lower them: app.picker.run(pred_iou_thresh=0.5, stability_score_thresh=0.8)."
+            )
         self.app.say(
-            f"{n} on frame {frame} in {time.perf_counter() - t0:.1f} s{word}. "
-            f"Click masks to select them, then 'add as objects'.{flag}"
+            f"{n} on frame {frame} in {time.perf_counter() - t0:.1f} s{word}. {then}{flag}"
         )
 
     def _show_progress(self, done: int, total: int, text: str) -> None:
@@ -411,8 +420,8 @@ class MaskPicker:
         self.close()
         self.app.objects_added(ids, frame)
         n = f"{len(ids)} object{'s' if len(ids) != 1 else ''}"
-        self.app.say(f"Added {n} ({', '.join(map(str, ids))}) on frame {frame}: propagate to "
-                     f"track them.")  # fmt: skip
+        then = "propagate to track them" if hasattr(self.app, "propagate") else "click to refine"
+        self.app.say(f"Added {n} ({', '.join(map(str, ids))}) on frame {frame}: {then}.")
         return ids
 
     def close(self) -> None:

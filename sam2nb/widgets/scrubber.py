@@ -94,8 +94,10 @@ class FrameScrubber:
             min=0, max=n - 1, description="frame", continuous_update=True,
             layout=W.Layout(flex="1 1 auto", min_width="200px"),
         )  # fmt: skip
+        self.play.add_class("sam2nb-play")  # its ■ (back to frame 0) is hidden: ❚❚ pauses
         W.jslink((self.play, "value"), (self.slider, "value"))
         self.info = W.Label()
+        self.info.add_class("sam2nb-scrubber-info")
         self.prev_btn = W.Button(description="◀ prompt", tooltip="previous prompted frame")
         self.next_btn = W.Button(description="prompt ▶", tooltip="next prompted frame")
         for b in (self.prev_btn, self.next_btn):
@@ -267,11 +269,12 @@ class FrameScrubber:
         buttons = []
         for o, obj in self.session.objects.items():
             on = self.visible.setdefault(o, True)
+            # (a ToggleButton has no button_color: the object's colour is its left border)
             b = W.ToggleButton(
                 value=on, description=obj.name, icon="eye" if on else "eye-slash",
-                tooltip=f"show or hide object {o}", layout=W.Layout(width="auto"),
+                tooltip=f"show or hide object {o}",
+                layout=W.Layout(width="auto", border_left=f"8px solid {hex_color(obj.color)}"),
             )  # fmt: skip
-            b.style.button_color = hex_color(obj.color)
             b.observe(lambda ch, o=o, b=b: self._toggle(o, b, ch["new"]), names="value")
             buttons.append(b)
         self.toggles.children = buttons
@@ -315,6 +318,8 @@ class FrameScrubber:
         f = self.frame_idx
         cands = [x for x in frames if (x > f if step > 0 else x < f)]
         if not cands:
+            where = "later" if step > 0 else "earlier"
+            self.info.value = f"{self._describe(f)}  (no {where} prompted frame)"
             return None
         target = min(cands) if step > 0 else max(cands)
         self.show(target)

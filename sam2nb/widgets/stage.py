@@ -98,7 +98,8 @@ export default {
 CSS = """
 .sam2nb-stage { outline: none; touch-action: none; max-width: 100%; line-height: 0; }
 .sam2nb-stage canvas { display: block; }
-"""
+.sam2nb-play button:nth-of-type(3) { display: none; }
+"""  # the last rule: the scrubber's Play without its stop (which jumps to frame 0)
 
 
 class Stage(anywidget.AnyWidget):

@@ -93,7 +93,21 @@ def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     log = _wait_log(lab["root"], lambda log: log[-1]["op"] == "box")
     err = max(abs(a - b) for a, b in zip(log[-1]["box"], [300, 120, 620, 300], strict=True))
     assert err <= 1.0, log[-1]["box"]
-    # 5. a wide, short window: the height cap binds, the shape is kept, clicks still land
+    # 5. the smaller things: one "■ stop" (the picker's says what it stops); Play pauses,
+    # with no ■ that jumps to frame 0; the visibility toggle wears the object's colour;
+    # "◀ prompt" on the first prompted frame says there is none before it
+    expect(page.get_by_role("button", name="■ stop", exact=True)).to_have_count(1)
+    expect(page.get_by_role("button", name="■ stop segmenting")).to_have_count(1)
+    play = page.locator(".sam2nb-play button")
+    expect(play.nth(2)).to_be_hidden()
+    expect(play.nth(0)).to_be_visible()
+    toggle = page.locator('button[title="show or hide object 1"]')
+    border = toggle.evaluate("el => getComputedStyle(el).borderLeftColor")
+    assert border not in ("rgba(0, 0, 0, 0)", "rgb(0, 0, 0)"), border
+    page.get_by_role("button", name="◀ prompt").click()
+    expect(page.locator(".sam2nb-scrubber-info")).to_contain_text("no earlier prompted frame")
+
+    # 6. a wide, short window: the height cap binds, the shape is kept, clicks still land
     page.set_viewport_size({"width": 1400, "height": 500})
     page.wait_for_timeout(500)
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")

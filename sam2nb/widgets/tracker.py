@@ -1,0 +1,314 @@
+"""The video tracker: click, propagate, scrub, correct, save and export, in one widget.
+
+It propagates, exports and re-tracks released memory in a background
+:class:`~sam2nb.base.jobs.Job`, so the page stays live, the stop button works and masks appear
+on the scrubber as frames finish (see :class:`~sam2nb.widgets.apps.PromptApp` for the clicks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+
+from ..base.jobs import Job
+from ..media.overlay import DISPLAY_WIDTH, JPEG_QUALITY
+from ..tracking.editor import PromptEditor
+from ..tracking.resume import keep_in_folder
+from ..tracking.store import FrameResult
+from .apps import PromptApp, banner
+from .background import WidgetJob
+
+
+class VideoTracker(PromptApp):
+    """Click objects on any frame, track them through the video, correct, save, export.
+
+    Args:
+        video: a video file, frame folder or :class:`~sam2nb.VideoSource`; or a
+            :class:`~sam2nb.Session` to continue.
+        engine: from :func:`sam2nb.load` (None: the cached one).
+        memory: the session's memory mode (``"auto"``, ``"full"``, ``"bounded"``).
+        save_dir: the session's folder: every click and tracked frame is written there as it
+            happens (default ``sam2nb_sessions/<video name>``; None keeps it in memory only).
+            A folder that holds a session is resumed, so re-running a notebook after a kernel
+            restart brings the work back.
+        fresh: start a new session even if ``save_dir`` holds one; the earlier one is moved
+            aside to ``<save_dir>.<date-time>`` (never overwritten or deleted).
+        export_dir: where Export writes PNG masks (default ``<save_dir>/masks``).
+        max_width: display width limit in pixels.
+        quality: JPEG quality of the displayed frames.
+        threaded: draw and propagate in background threads (False: at once, for scripts).
+
+    Example:
+        >>> app = VideoTracker("bedroom.mp4", s2.load("tiny"))  # doctest: +SKIP
+        >>> app.widget  # click, propagate, scrub  # doctest: +SKIP
+        >>> app.session.results  # the masks  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        video: Any,
+        engine: Any = None,
+        *,
+        memory: str = "auto",
+        save_dir: Any = "default",
+        fresh: bool = False,
+        export_dir: Any = None,
+        max_width: int | None = DISPLAY_WIDTH,
+        quality: int = JPEG_QUALITY,
+        threaded: bool = True,
+    ):
+        from .scrubber import FrameScrubber
+
+        sess, opened = keep_in_folder(video, engine, save_dir, fresh=fresh, memory=memory)
+        self.session = sess
+        self.save_dir = sess.folder
+        self.export_dir = export_dir
+        self.threaded = threaded
+        self._job: Job | None = None  # the propagation or export running (or the last one)
+        self.scrubber = FrameScrubber(
+            sess.video, sess, max_width=max_width, quality=quality, threaded=threaded
+        )
+        super().__init__(PromptEditor(sess), self.scrubber.canvas)
+        self.scrubber.current_obj = self.editor.obj_id
+        sess.on_progress(self._show_progress_of)  # re-tracking released frames before a click
+        self.scrubber.layer_hook = self.picker.layer
+        self.follow = W.Checkbox(value=True, description="follow", indent=False,
+                                 layout=W.Layout(width="auto"))  # fmt: skip
+        self.run_btns = {}
+        for label, direction in (("▶ forward", "forward"), ("◀ backward", "backward"),
+                                 ("◀▶ both", "both")):  # fmt: skip
+            tip = f"propagate {direction} from the earliest changed prompt"
+            b = W.Button(description=label, layout=W.Layout(width="auto"), tooltip=tip)
+            b.on_click(lambda _, d=direction: self.guard(self.propagate, d))
+            self.run_btns[direction] = b
+        self.stop_btn = W.Button(
+            description="■ stop", disabled=True, layout=W.Layout(width="auto"),
+            tooltip="stop the propagation, export or re-tracking after this frame",
+        )  # fmt: skip
+        self.stop_btn.add_class("sam2nb-stop")
+        self.stop_btn.on_click(lambda _: self.stop())
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
+        self.progress_label = W.Label()
+        self.progress_label.add_class("sam2nb-progress")
+        self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
+        self.save_btn.on_click(lambda _: self.guard(self.save))
+        from ..io.export import FORMATS
+
+        self.export_btn = W.Button(description="export", icon="download",
+                                   layout=W.Layout(width="auto"))  # fmt: skip
+        self.export_format = W.Dropdown(options=FORMATS, value="palette", description="as",
+                                        style={"description_width": "auto"},
+                                        layout=W.Layout(width="160px"))  # fmt: skip
+        self.export_btn.on_click(lambda _: self.guard(self.export))
+        self.widget = W.VBox(
+            [
+                banner(sess.engine),
+                W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
+                self.objects_box,
+                self.scrubber.widget,
+                self.picker.widget,
+                W.HBox(
+                    [
+                        *self.run_btns.values(),
+                        self.stop_btn,
+                        self.follow,
+                        self.progress,
+                        self.progress_label,
+                    ]
+                ),  # fmt: skip
+                W.HBox([self.save_btn, self.export_btn, self.export_format]),
+                self.status,
+            ]
+        )
+        self._objects_changed()
+        self.say(opened or (
+            "Click on an object to track (Shift + click or 'negative' for a negative point; drag "
+            "for a box), then propagate."
+        ))  # fmt: skip
+
+    @property
+    def frame_idx(self) -> int:
+        """The frame shown."""
+        return self.scrubber.frame_idx
+
+    def show_frame(self, frame_idx: int) -> None:
+        """Move to frame ``frame_idx`` (the scrubber's slider follows)."""
+        self.scrubber.show(frame_idx)
+
+    def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
+        self.undo_btn.disabled = not self.editor.can_undo
+        self.redo_btn.disabled = not self.editor.can_redo
+        if result is None:
+            return
+        self.scrubber.update(result, redraw=False)
+        if result.frame_idx != self.frame_idx:
+            self.scrubber.show(result.frame_idx)  # undo of an edit on another frame: go there
+        else:
+            self.scrubber.render(result.frame_idx)  # the answer to a click: draw it now
+        word = " (untrained model)" if self.session.engine.untrained else ""
+        area = {o: r.area for o, r in result.records.items()}
+        self.say(f"frame {result.frame_idx}: mask area per object {area}{word}")
+
+    def _objects_changed(self, redraw: bool = True) -> None:
+        if hasattr(self, "scrubber"):
+            self.scrubber.current_obj = self.editor.obj_id
+            self.scrubber.refresh_objects()
+        super()._objects_changed(redraw)
+
+    def redraw(self) -> None:
+        """Draw the shown frame again."""
+        self.scrubber.request(self.frame_idx)
+
+    def objects_added(self, obj_ids: list[int], frame_idx: int) -> None:
+        """Show objects the picker added: their masks on ``frame_idx`` and their buttons."""
+        self.scrubber.update(self.session.frame(frame_idx), redraw=False)
+        super().objects_added(obj_ids, frame_idx)
+
+    # -- propagation ----------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a propagation (or an export) runs."""
+        return self._job is not None and self._job.running
+
+    def propagate(self, direction: str = "forward", **kwargs: Any) -> None:
+        """Track the objects through the video (in a background thread when threaded).
+
+        Keyword arguments go to :meth:`sam2nb.Session.propagate` (``start``, ``max_frames``).
+        """
+        if self.running:
+            raise RuntimeError("A propagation is running already: stop it or wait.")
+        if self.picker.running:
+            raise RuntimeError("Segment everything is running: wait for it or stop it.")
+        if not self.session.objects:
+            raise RuntimeError("Nothing to track yet: click on an object first.")
+        self._set_running(True)
+        self._job = WidgetJob(
+            lambda job: self._propagate(job, direction, kwargs), name="sam2nb-propagate",
+            threaded=self.threaded, show_error=self.show_error,
+            on_progress=self._show_progress, on_done=self._propagated,
+        )  # fmt: skip
+        self._job.start()
+
+    def _propagate(self, job: Job, direction: str, kwargs: dict) -> None:
+        sess, done, t0 = self.session, 0, time.perf_counter()
+        total = sess.frames_to_track(direction=direction, **kwargs)
+        run = sess.unfinished
+        going_on = ""
+        if run is not None and not kwargs and run["direction"] == direction:
+            going_on = f", going on where the last run stopped (frame {run['last']})"
+            self.say(f"Tracking {direction}{going_on}...")
+        for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
+            done += 1
+            job.progress(done, total, f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s")
+            if self.follow.value and self.frame_idx != fr.frame_idx:
+                self.scrubber.update(fr, redraw=False)
+                self.scrubber.show(fr.frame_idx)
+            else:
+                self.scrubber.update(fr)
+        stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
+        saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
+        self.say(f"Propagated {direction} over {done} frames{going_on}{stopped}{saved}.")
+
+    def _propagated(self) -> None:
+        self._set_running(False)
+        self.scrubber.draw_timeline(force=True)
+
+    def _show_progress_of(self, what: str, done: int, total: int) -> None:
+        self._show_progress(done, total, what)
+
+    def _show_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.max, self.progress.value = max(total, 1), done
+        self.progress_label.value = text
+
+    def stop(self) -> None:
+        """Ask the running propagation, export or re-tracking to stop after the frame it is on."""
+        if self._job is not None:
+            self._job.stop()
+            self.session.stop()
+
+    def _when_ready(self, frame_idx: int | None, obj_id: int | None, work: Callable) -> None:
+        """Run an edit now, or in the background when it must re-track released memory first.
+
+        After a resume (or in bounded memory) a correction may first re-track from the
+        nearest prompt, which can take a while: it then runs like a propagation, with the
+        progress bar and the stop button, and the kernel stays free for the stop click.
+        """
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation, export or re-tracking, or stop it.")
+        sess = self.session
+        n = 0
+        if frame_idx is not None and obj_id in sess.objects:
+            n = sess.frames_to_rebuild(frame_idx, obj_id)
+        if n == 0:
+            work()
+            return
+        self.say(f"Re-tracking {n} frames whose memory was released before this edit "
+                 "(■ stop cancels the edit)...")  # fmt: skip
+        self._set_running(True)
+        self._job = WidgetJob(
+            lambda job: work(), name="sam2nb-retrack", threaded=self.threaded,
+            show_error=self.show_error, on_done=lambda: self._set_running(False),
+        )  # fmt: skip
+        self._job.start()
+
+    def wait(self, timeout: float = 600.0) -> bool:
+        """Block until the propagation and the drawing are done (for scripts and tests)."""
+        if self._job is not None:
+            self._job.wait(timeout)
+        return self.scrubber.wait(timeout) and not self.running
+
+    def _set_running(self, on: bool) -> None:
+        for b in (*self.run_btns.values(), self.save_btn, self.export_btn, self.new_btn,
+                  self.undo_btn, self.redo_btn, self.clear_btn):  # fmt: skip
+            b.disabled = on
+        self.stop_btn.disabled = not on
+        if not on:
+            self.undo_btn.disabled = not self.editor.can_undo
+            self.redo_btn.disabled = not self.editor.can_redo
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, folder: Any = None) -> Path:
+        """Save the session (default: :attr:`save_dir`); it can be resumed after a restart."""
+        target = folder or self.save_dir
+        if target is None:
+            raise RuntimeError("Where to? Give a folder: app.save('runs/my-video').")
+        out = self.session.save(target)
+        self.say(f"Saved to {out}: s2.VideoTracker(video, save_dir='{out}') resumes it.")
+        return out
+
+    def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
+        """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
+
+        Writes into ``<export_dir or save_dir>/<format>`` in the background (when threaded),
+        with the app's progress bar and stop button; a stopped export resumes next time.
+        """
+        from ..io.export import export
+
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
+        fmt = format or self.export_format.value
+        base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
+        out = Path(folder) if folder else base / fmt
+
+        def work(job: Job) -> None:
+            def on_frame(done: int, total: int) -> None:
+                job.progress(done, total, f"export {done}/{total}")
+
+            res = export(self.session, out, fmt, progress=False, stop=job, on_frame=on_frame,
+                         **options)  # fmt: skip
+            how = "stopped (export again to resume)" if res.stopped else "done"
+            self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
+                     f"files written, {res.kept} kept from before).")  # fmt: skip
+
+        self.say(f"Exporting {len(self.session.video)} frames as {fmt} to {out}...")
+        self._set_running(True)
+        self._job = WidgetJob(
+            work, name="sam2nb-export", threaded=self.threaded, show_error=self.show_error,
+            on_progress=self._show_progress, on_done=lambda: self._set_running(False),
+        )  # fmt: skip
+        self._job.start()
+        return out
