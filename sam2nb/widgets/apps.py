@@ -31,6 +31,7 @@ from ..tracking.log import frame_prompts
 from ..tracking.resume import opened_message
 from ..tracking.store import FrameResult
 from .canvas import PromptCanvas
+from .layout import row
 
 UNTRAINED = (
     "UNTRAINED TEST MODEL: random weights, so these masks mean nothing. Load a real "
@@ -39,12 +40,14 @@ UNTRAINED = (
 
 
 def banner(engine: Any) -> W.HTML:
-    """A red banner when the model is untrained (an empty widget otherwise)."""
+    """A one-line red banner when the model is untrained (an empty widget otherwise)."""
     if not getattr(engine, "untrained", False):
         return W.HTML("")
+    short = "UNTRAINED TEST MODEL: random weights, these masks mean nothing"
     return W.HTML(
-        f'<div class="sam2nb-untrained" style="background:#b00020;color:white;padding:4px 8px;'
-        f'font-weight:bold">{html.escape(UNTRAINED)}</div>'
+        f'<div class="sam2nb-untrained" title="{html.escape(UNTRAINED)}" style="background:'
+        f"#b00020;color:white;padding:1px 8px;font-weight:bold;font-size:12px;line-height:"
+        f'18px">{html.escape(short)} (hover for how to load a real one)</div>'
     )
 
 
@@ -88,7 +91,7 @@ class PromptApp:
             style={"button_width": "auto"},
         )  # fmt: skip
         self.mode.observe(lambda ch: self._set_label(ch["new"]), names="value")
-        self.objects_box = W.HBox()
+        self.objects_box = row()
         self.new_btn = W.Button(
             description="new object", icon="plus", layout=W.Layout(width="auto")
         )
@@ -318,14 +321,15 @@ class ImageSegmenter(PromptApp):
         self.widget = W.VBox(
             [
                 banner(self.session.engine),
-                W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
+                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn),
                 self.objects_box,
                 canvas.widget,
-                W.HBox([W.Label("candidates:"), self.choices]),
+                row(W.Label("candidates:"), self.choices),
                 self.picker.widget,
                 self.status,
             ]
         )
+        self.widget.add_class("sam2nb-app")
         self.canvas.show(self._jpeg)
         self._after(None)  # a resumed session: its objects, masks and candidates
         self.say(opened_message(self.session) or "Click on an object (or drag a box around it).")

@@ -24,6 +24,7 @@ from ..base.jobs import Job
 from ..media.overlay import MaskLayer
 from ..tracking.everything import AutoMasks, segment_everything
 from .background import WidgetJob
+from .layout import row
 
 if TYPE_CHECKING:
     from ..tracking.image_session import ImageSession
@@ -214,11 +215,11 @@ class MaskPicker:
         self.add_btn.on_click(lambda _: self.app.guard(self.add))
         self.close_btn.on_click(lambda _: self.app.guard(self.close))
         self.pick_row = W.VBox([
-            W.HBox([self.min_area, self.min_iou, self.min_stability]),
-            W.HBox([self.all_btn, self.none_btn, self.add_btn, self.close_btn]),
+            row(self.min_area, self.min_iou, self.min_stability),
+            row(self.all_btn, self.none_btn, self.add_btn, self.close_btn),
         ], layout=W.Layout(display="none"))  # fmt: skip
         self.widget = W.VBox([
-            W.HBox([self.run_btn, self.density, self.stop_btn, self.progress, self.info]),
+            row(self.run_btn, self.density, self.stop_btn, self.progress, self.info),
             self.pick_row,
         ])  # fmt: skip
         self.widget.add_class("sam2nb-picker")

@@ -33,6 +33,7 @@ from ..media.overlay import (
 from ..tracking.log import frame_prompts
 from ..tracking.store import FrameResult
 from .canvas import PromptCanvas, batch
+from .layout import row
 
 LANE = 12  # timeline pixels per object
 FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
@@ -109,7 +110,7 @@ class FrameScrubber:
             continuous_update=False, layout=W.Layout(width="240px"),
         )  # fmt: skip
         self.opacity_slider.observe(self._on_opacity, names="value")
-        self.toggles = W.HBox()
+        self.toggles = row()
         self.timeline = Canvas(width=dw, height=LANE + 4)
         self.timeline.layout = W.Layout(width="auto", height="auto", max_width="100%")
         self.timeline.add_class("sam2nb-timeline")
@@ -117,14 +118,12 @@ class FrameScrubber:
         self.timeline.on_mouse_down(self._timeline_click)
         self.timeline.on_client_ready(self.draw_timeline)
         self.slider.observe(lambda ch: self.request(ch["new"]), names="value")
-        self.widget = W.VBox(
-            [
-                self.canvas.widget,
-                self.timeline,
-                W.HBox([self.play, self.slider, self.info]),
-                W.HBox([self.prev_btn, self.next_btn, self.opacity_slider, self.toggles]),
-            ]
-        )
+        # the picture, its timeline and the play row; the secondary controls apart (an app
+        # puts its main controls between them, so a small window shows what matters together)
+        self.main = W.VBox([self.canvas.widget, self.timeline, row(self.play, self.slider,
+                                                                   self.info)])  # fmt: skip
+        self.extras = row(self.prev_btn, self.next_btn, self.opacity_slider, self.toggles)
+        self.widget = W.VBox([self.main, self.extras])
         self._cond = threading.Condition()
         self._want: int | None = None
         self._busy = False

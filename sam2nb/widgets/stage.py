@@ -20,7 +20,9 @@ needs the canvas to have keyboard focus already. See ipycanvas ``src/widget.ts``
 - ipycanvas's own mouse, wheel and touch handlers never run (so it never focuses or scrolls,
   and the mouse wheel scrolls the notebook over the picture);
 - the canvas sits in block layout, so it keeps its shape when its height is capped and is
-  never stretched wider than its pixels (a flex column would stretch it).
+  never stretched wider than its pixels (a flex column would stretch it);
+- when first shown (the cell just ran) it scrolls its app (``.sam2nb-app``) into view: all
+  of it if it fits, else its top; a page reload does not scroll again.
 
 Messages to Python: ``{"event": "down" | "move" | "up" | "cancel", "x", "y", "shift",
 "ctrl", "meta", "alt", "button"}`` in canvas (display) pixels, and ``{"event": "key", "key",
@@ -90,6 +92,25 @@ export default {
       e.preventDefault();
       e.stopPropagation();
     });
+    if (model.get("reveal")) {  // the cell just ran: show the whole app, once
+      const t0 = performance.now();
+      const reveal = () => {
+        const app = el.closest(".sam2nb-app");
+        if (!el.isConnected || !app) {  // not in the page yet: try again next frame (2 s)
+          if (performance.now() - t0 < 2000) requestAnimationFrame(reveal);
+          return;
+        }
+        let sc = app.parentElement;
+        while (sc && !(sc.scrollHeight > sc.clientHeight + 5
+                       && /(auto|scroll)/.test(getComputedStyle(sc).overflowY)))
+          sc = sc.parentElement;
+        const room = sc ? sc.clientHeight : innerHeight;
+        app.scrollIntoView({ block: app.offsetHeight <= room ? "nearest" : "start" });
+        model.set("reveal", false);  // a page reload does not jump to it again
+        model.save_changes();
+      };
+      requestAnimationFrame(reveal);
+    }
     return () => view.remove();
   },
 };
@@ -98,8 +119,8 @@ export default {
 CSS = """
 .sam2nb-stage { outline: none; touch-action: none; max-width: 100%; line-height: 0; }
 .sam2nb-stage canvas { display: block; }
-.sam2nb-play button:nth-of-type(3) { display: none; }
-"""  # the last rule: the scrubber's Play without its stop (which jumps to frame 0)
+.sam2nb-play button:nth-of-type(2) { display: none; }
+"""  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat
 
 
 class Stage(anywidget.AnyWidget):
@@ -114,3 +135,4 @@ class Stage(anywidget.AnyWidget):
     _esm = ESM
     _css = CSS
     canvas = traitlets.Instance(W.DOMWidget).tag(sync=True, **W.widget_serialization)
+    reveal = traitlets.Bool(True).tag(sync=True)  # scroll the app into view when first shown

@@ -21,6 +21,7 @@ from ..tracking.resume import keep_in_folder
 from ..tracking.store import FrameResult
 from .apps import PromptApp, banner
 from .background import WidgetJob
+from .layout import row
 
 
 class VideoTracker(PromptApp):
@@ -104,26 +105,27 @@ class VideoTracker(PromptApp):
                                         style={"description_width": "auto"},
                                         layout=W.Layout(width="160px"))  # fmt: skip
         self.export_btn.on_click(lambda _: self.guard(self.export))
+        # what matters at the top, together: the picture, its timeline, play and propagate
         self.widget = W.VBox(
             [
                 banner(sess.engine),
-                W.HBox([self.mode, self.undo_btn, self.redo_btn, self.clear_btn]),
-                self.objects_box,
-                self.scrubber.widget,
-                self.picker.widget,
-                W.HBox(
-                    [
-                        *self.run_btns.values(),
-                        self.stop_btn,
-                        self.follow,
-                        self.progress,
-                        self.progress_label,
-                    ]
+                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn),
+                self.objects_box,  # a row of its own: a new object never moves the picture
+                self.scrubber.main,
+                row(
+                    *self.run_btns.values(),
+                    self.stop_btn,
+                    self.follow,
+                    self.progress,
+                    self.progress_label,
                 ),  # fmt: skip
-                W.HBox([self.save_btn, self.export_btn, self.export_format]),
                 self.status,
+                self.scrubber.extras,
+                self.picker.widget,
+                row(self.save_btn, self.export_btn, self.export_format),
             ]
         )
+        self.widget.add_class("sam2nb-app")
         self._objects_changed()
         self.say(opened or (
             "Click on an object to track (Shift + click or 'negative' for a negative point; drag "

@@ -54,6 +54,7 @@ def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     expect(canvas).to_be_visible(timeout=180_000)
     page.evaluate(HELPERS)
     page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    page.wait_for_timeout(500)  # the app has scrolled itself into view
 
     # 1. the picture keeps its shape although its height is capped (70vh of 700 px)
     box = canvas.bounding_box()
@@ -98,9 +99,8 @@ def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     # "◀ prompt" on the first prompted frame says there is none before it
     expect(page.get_by_role("button", name="■ stop", exact=True)).to_have_count(1)
     expect(page.get_by_role("button", name="■ stop segmenting")).to_have_count(1)
-    play = page.locator(".sam2nb-play button")
-    expect(play.nth(2)).to_be_hidden()
-    expect(play.nth(0)).to_be_visible()
+    expect(page.locator(".sam2nb-play button:has(.fa-stop)")).to_be_hidden()
+    expect(page.locator(".sam2nb-play button:has(.fa-play)")).to_be_visible()
     toggle = page.locator('button[title="show or hide object 1"]')
     border = toggle.evaluate("el => getComputedStyle(el).borderLeftColor")
     assert border not in ("rgba(0, 0, 0, 0)", "rgb(0, 0, 0)"), border

@@ -41,11 +41,11 @@ CANVAS = ".sam2nb-canvas"
 CLICKS = [(450, 200), (470, 230), (430, 180), (460, 250), (440, 215), (480, 195), (455, 240)]
 
 
-def _notebook(root: Path, video: Path) -> str:
+def _notebook(root: Path, video: Path, name: str = "tracker.ipynb", save_dir: str = "run") -> str:
     code = f"""import json, pathlib
 import sam2nb as s2
 engine = s2.load("test")
-app = s2.VideoTracker(r"{video}", engine, save_dir="run")
+app = s2.VideoTracker(r"{video}", engine, save_dir="{save_dir}")
 def _dump(*_):
     pathlib.Path("session_log.json").write_text(json.dumps(app.session.log.to_json()))
 app.canvas.on_click(_dump)
@@ -58,8 +58,19 @@ app.widget"""
         "display_name": "Python 3",
         "language": "python",
     }
-    nbformat.write(nb, root / "tracker.ipynb")
-    return "tracker.ipynb"
+    nbformat.write(nb, root / name)
+    return name
+
+
+KERNEL_RUN = """async (code) => { const w = window.jupyterapp.shell.currentWidget;
+  const f = w.sessionContext.session.kernel.requestExecute({code}); await f.done; }"""
+
+
+def _in_kernel(page: Page, root: Path, code: str, out: str) -> dict:
+    """Run ``code`` in the notebook's kernel (it writes JSON to ``out``); returns that JSON."""
+    (root / out).unlink(missing_ok=True)
+    page.evaluate(KERNEL_RUN, code)
+    return json.loads((root / out).read_text())
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -136,6 +147,15 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     status = page.locator(".sam2nb-status")
     expect(status).to_contain_text("mask area per object")
 
+    # undo and redo: the frame as it was, drawn
+    undo_ms, redo_ms = [], []
+    for name, out in [("undo", undo_ms)] * 3 + [("redo", redo_ms)] * 3:
+        page.evaluate("sel => window.__mark(sel)", CANVAS)
+        t0 = time.perf_counter()
+        page.get_by_role("button", name=name).click()
+        out.append(_wait_change(page, 40, t0))  # at least the dot goes or comes
+        page.wait_for_timeout(300)
+
     # a drag draws a box
     page.evaluate("sel => window.__mark(sel)", CANVAS)
     page.mouse.move(*_at(page, 300, 120))
@@ -167,8 +187,23 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     page.locator(".sam2nb-stop").click()  # the picker has a stop button too
     expect(status).to_contain_text("Propagated forward", timeout=60_000)
     done = int(progress.text_content().split()[0])
+    app_fps = float(progress.text_content().split(",")[1].strip().split("/")[0])
     frame = int(page.locator(".sam2nb-frame-slider .widget-readout").text_content())
     assert frame >= 7 and done >= 8  # the scrubber followed the propagation
+    # the same frames headless, in the same kernel: what the app costs tracking
+    headless = _in_kernel(
+        page,
+        lab["root"],
+        f"""
+import time as _t
+_s = s2.Session(app.session.video, engine)
+_s.add_object(); _s.add_points(0, 1, [(450, 200)], [1])
+_t0 = _t.perf_counter(); _n = _s.run(max_frames={done - 1}, progress=False)
+pathlib.Path("headless.json").write_text(json.dumps({{"fps": _n / (_t.perf_counter() - _t0)}}))
+_s.close()""",
+        "headless.json",
+    )
+
     toggle = page.locator('button[title="show or hide object 1"]')
     page.evaluate("sel => window.__mark(sel)", CANVAS)
     toggle.click()  # hide object 1: its overlay goes
@@ -179,6 +214,24 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
 
     shot = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"])) / "video_tracker.png"
     page.locator(".jp-OutputArea-output").filter(has=page.locator(CANVAS)).screenshot(path=shot)
+
+    # Play at the video's frame rate: how many of the frames it passes are drawn
+    before = _in_kernel(page, lab["root"], "pathlib.Path('r.json').write_text(json.dumps("
+                        "{'renders': app.scrubber.renders, 'fps': app.session.video.fps}))",
+                        "r.json")  # fmt: skip
+    readout = page.locator(".sam2nb-frame-slider .widget-readout")
+    start = int(readout.text_content())
+    t0 = time.perf_counter()
+    page.locator(".sam2nb-play button:has(.fa-play)").click()
+    page.wait_for_timeout(4000)
+    page.locator(".sam2nb-play button:has(.fa-pause)").click()
+    play_s = time.perf_counter() - t0
+    page.wait_for_timeout(1500)
+    passed = int(readout.text_content()) - start
+    after = _in_kernel(page, lab["root"], "pathlib.Path('r.json').write_text(json.dumps("
+                       "{'renders': app.scrubber.renders}))", "r.json")  # fmt: skip
+    drawn = after["renders"] - before["renders"]
+    assert passed > 10 and drawn > 0
 
     # a reload: the notebook reopens and the canvas is drawn again from the kernel
     page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
@@ -196,6 +249,13 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
             f"frame switch, new frame (ms): p50 {_pct(switch_ms, 0.5):.0f}, "
             f"p90 {_pct(switch_ms, 0.9):.0f}; cached frame: p50 {_pct(cached_ms, 0.5):.0f}, "
             f"p90 {_pct(cached_ms, 0.9):.0f} (target <= 100, 960x540)",
+            f"undo -> drawn (ms): p50 {_pct(undo_ms, 0.5):.0f}, p90 {_pct(undo_ms, 0.9):.0f}; "
+            f"redo: p50 {_pct(redo_ms, 0.5):.0f}, p90 {_pct(redo_ms, 0.9):.0f} (3 each)",
+            f"tracking with the app shown: {app_fps:.2f} frames/s over {done} frames; headless "
+            f"in the same kernel {headless['fps']:.2f}/s (ratio {app_fps / headless['fps']:.2f}, "
+            "target >= 0.9)",
+            f"Play at {before['fps']:.0f} fps for {play_s:.1f} s: {passed} frames passed, "
+            f"{drawn} drawn ({100 * drawn / max(passed, 1):.0f} %, target >= 90 %)",
             f"bytes received per frame switch: mean {mean_bytes / 1000:.1f} kB "
             f"(min {min(switch_bytes) / 1000:.1f}, max {max(switch_bytes) / 1000:.1f})",
             f"screenshot: {shot}",

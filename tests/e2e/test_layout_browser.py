@@ -1,0 +1,60 @@
+"""The video tracker fits the window people use: JupyterLab with its file browser open.
+
+At 1000x700 (a laptop) and 1400x1000: the picture, the timeline and the main controls are visible
+together when the cell has run, no button label is cut, and rows wrap instead of overflowing.
+Screenshots go to ``SAM2NB_SCREENSHOT_DIR`` (``docs/`` keeps the ones in the README).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from test_tracker_browser import CANVAS, HELPERS, IDLE, _notebook
+
+from conftest import REPORT
+
+# every button or label of the app whose text does not fit its box
+CUT = """(root) => [...root.querySelectorAll('button, .widget-label, .widget-readout')]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => (e.textContent || e.title || '').trim() || e.className)"""
+# elements of the app that stick out of its right edge
+OVER = """(root) => { const r = root.getBoundingClientRect();
+  return [...root.querySelectorAll('*')].filter(e => e.offsetParent !== null
+    && e.getBoundingClientRect().right > r.right + 1).length; }"""
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (1400, 1000)], ids=["1000x700", "1400x1000"])
+def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
+    w, h = size
+    page.set_viewport_size({"width": w, "height": h})
+    name = _notebook(lab["root"], bedroom, f"layout-{w}.ipynb", f"run-{w}")
+    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_function(IDLE, arg=name, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('filebrowser:activate')")  # Lab's default
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    canvas = page.locator(CANVAS)
+    expect(canvas).to_be_visible(timeout=180_000)
+    page.evaluate(HELPERS)
+    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    page.wait_for_timeout(1000)
+    app = page.locator(".sam2nb-app")
+    cut = app.evaluate(CUT)
+    over = app.evaluate(OVER)
+    pic = canvas.bounding_box()
+    timeline = page.locator(".sam2nb-timeline").bounding_box()
+    forward = page.get_by_role("button", name="▶ forward").bounding_box()
+    box = app.bounding_box()
+    shots = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"]))
+    page.screenshot(path=shots / f"tracker-{w}x{h}.png")
+    REPORT.append(
+        f"tracker at {w}x{h} with the file browser open: app {box['width']:.0f}x"
+        f"{box['height']:.0f}, picture {pic['width']:.0f}x{pic['height']:.0f}; labels cut: "
+        f"{len(cut)}; sticking out: {over}; screenshot {shots / f'tracker-{w}x{h}.png'}"
+    )
+    assert cut == [], cut
+    assert over == 0
+    for part in (pic, timeline, forward):  # seen together, with no scrolling
+        assert 0 <= part["y"] and part["y"] + part["height"] <= h, (part, h)
