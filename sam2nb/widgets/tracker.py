@@ -23,6 +23,8 @@ from .apps import PromptApp, banner
 from .background import WidgetJob
 from .layout import row
 
+FOLLOW_SHARE = 0.08  # while tracking, "follow" draws frames in at most this share of the time
+
 
 class VideoTracker(PromptApp):
     """Click objects on any frame, track them through the video, correct, save, export.
@@ -203,14 +205,22 @@ class VideoTracker(PromptApp):
         if run is not None and not kwargs and run["direction"] == direction:
             going_on = f", going on where the last run stopped (frame {run['last']})"
             self.say(f"Tracking {direction}{going_on}...")
+        next_draw, last = 0.0, None
         for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
-            done += 1
-            job.progress(done, total, f"{done} frames, {done / (time.perf_counter() - t0):.1f}/s")
-            if self.follow.value and self.frame_idx != fr.frame_idx:
+            done, now, last = done + 1, time.perf_counter(), fr
+            job.progress(done, total, f"{done} frames, {done / (now - t0):.1f}/s")
+            if not self.follow.value:
+                self.scrubber.update(fr)  # drawn if it is the frame shown
+            elif now >= next_draw and self.frame_idx != fr.frame_idx:
                 self.scrubber.update(fr, redraw=False)
                 self.scrubber.show(fr.frame_idx)
+                # following costs at most FOLLOW_SHARE of the time: drawing competes with
+                # the model for the same cores (every frame is in the timeline meanwhile)
+                next_draw = now + self.scrubber.last_render_s / FOLLOW_SHARE
             else:
-                self.scrubber.update(fr)
+                self.scrubber.update(fr, redraw=False)
+        if last is not None and self.follow.value and self.frame_idx != last.frame_idx:
+            self.scrubber.show(last.frame_idx)  # where it ended
         stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
         self.say(f"Propagated {direction} over {done} frames{going_on}{stopped}{saved}.")
