@@ -27,6 +27,7 @@ class Edit:
     obj_id: int
     entry: Entry
     before: Any = None  # the frame's result before its first prompt (a tracked mask), if any
+    point: Any = None  # the session's undo point right after the edit (a fast undo), if any
 
 
 class PromptEditor:
@@ -196,6 +197,12 @@ class PromptEditor:
         if pos is None:
             raise SessionError("That edit is no longer in the session's log; it cannot be undone.")
         hist = log.history(e.frame_idx, e.obj_id, pos)
+        fast = getattr(self.session, "undo_last", None)
+        res = fast(e.point, hist) if fast is not None and e.point is not None else None
+        if res is not None:  # put back as it was, no model run (the log as a replay writes it)
+            self._redo.append(self._undo.pop())
+            self._keep()
+            return res
         res = self._replay(e.frame_idx, e.obj_id, hist)
         if not hist and e.before is not None:  # a correction undone: the tracked mask is back
             r = e.before
@@ -215,6 +222,7 @@ class PromptEditor:
         e = self._redo[-1]
         res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
         e.entry = self.session.log[-1]  # (e.before stays: the result before the first prompt)
+        e.point = self._point()
         self._undo.append(self._redo.pop())
         self._keep()
         return res
@@ -224,8 +232,16 @@ class PromptEditor:
         """The tracked mask a first prompt on a frame replaced (None when it was prompted)."""
         return res.previous.get(o) if cur.empty else None
 
+    def _point(self) -> Any:
+        """The session's undo point for the edit just made (older ones are let go)."""
+        for e in self._undo:
+            e.point = None  # they would no longer apply: free what they hold
+        get = getattr(self.session, "undo_point", None)
+        return get() if get is not None else None
+
     def _record(self, f: int, o: int, before: Any = None) -> None:
-        self._undo.append(Edit(f, o, self.session.log[-1], before))
+        point = self._point()
+        self._undo.append(Edit(f, o, self.session.log[-1], before, point))
         self._redo.clear()
         self._keep()
 

@@ -38,13 +38,14 @@ from .memory import MemoryWindow
 from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_points
 from .runs import KEEPS_RUN, Runs
 from .store import FrameResult, ResultStore
+from .undo import FastUndo, UndoPoint
 
 DIRECTIONS = ("forward", "backward", "both")
 MEMORY_MODES = ("auto", "full", "bounded")
 AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
 
 
-class Session(VideoJournaled, MemoryWindow, Runs):
+class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
     """Track objects through a video with sam2's video predictor, frames streamed.
 
     Args:
@@ -120,6 +121,7 @@ class Session(VideoJournaled, MemoryWindow, Runs):
         self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
         self._run: dict | None = None  # the propagation in progress, stopped or killed
+        self._undo_point: UndoPoint | None = None  # what the last prompt replaced
         self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()
@@ -403,6 +405,7 @@ class Session(VideoJournaled, MemoryWindow, Runs):
                 self.dirty.add(f)
                 self._log(log_entry)
                 self._journal_prompts([(o, f)])
+            self._undo_point = None if idx is None else UndoPoint(log_entry, f, o, snap, rec)
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
 

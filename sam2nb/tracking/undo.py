@@ -1,0 +1,112 @@
+"""Undo of the last prompt without running the model again: put back what the frame had.
+
+The editor's undo is exact by replaying a frame's earlier prompts on the cleared frame, one
+decoder pass per prompt (sam2 refines a mask from the one before), so undoing the fifth click
+on a frame runs the model four times. Right after a prompt, though, the session still holds
+what the frame had before it: sam2's inputs and outputs of that frame (references, not copies)
+and the mask record the prompt replaced. :meth:`FastUndo.undo_last` puts those back, writes
+the same log entries the replay would (a clear, then the earlier prompts again) and journals
+the frame, so the session is exactly as the replay leaves it, at no model cost. It applies only
+while that prompt is still the last entry of the log (nothing prompted, tracked or removed
+since, and only for an object that had prompts before); otherwise the editor replays.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import adapter as S
+from .log import ClearFrame, Entry
+from .store import FrameResult, MaskRecord
+
+
+@dataclass(frozen=True)
+class UndoPoint:
+    """What a frame had before the prompt ``entry`` (kept by the session for the last prompt)."""
+
+    entry: Entry
+    frame_idx: int
+    obj_id: int
+    snap: dict  # sam2's inputs and outputs of the frame for the object, before the prompt
+    before: MaskRecord | None  # the mask record the prompt replaced
+
+
+class FastUndo:
+    """The session's side of a fast undo (a mixin of :class:`~sam2nb.Session`)."""
+
+    state: dict
+    log: Any
+    results: Any
+    dirty: set[int]
+    _busy: Any
+    _undo_point: UndoPoint | None
+
+    def _obj_idx(self, obj_id: int) -> int | None:  # pragma: no cover - the session's
+        raise NotImplementedError
+
+    def _ctx(self) -> Any:  # pragma: no cover - the session's
+        raise NotImplementedError
+
+    def _tx(self) -> Any:  # pragma: no cover - the session's
+        raise NotImplementedError
+
+    def _log(self, e: Entry) -> None:  # pragma: no cover - the session's
+        raise NotImplementedError
+
+    def _journal_prompts(self, prompted: Any) -> None:  # pragma: no cover - the session's
+        raise NotImplementedError
+
+    def undo_point(self) -> UndoPoint | None:
+        """What the last prompt replaced, while it is the log's last entry (else None).
+
+        Example:
+            >>> _ = sess.add_points(0, 1, [(200, 100)], [0])
+            >>> sess.undo_point().entry is sess.log[-1]
+            True
+        """
+        u = self._undo_point
+        if u is None or not len(self.log) or self.log[-1] is not u.entry:
+            return None
+        return u
+
+    def undo_last(self, point: UndoPoint, earlier: list[Entry]) -> FrameResult | None:
+        """Put a frame back as it was before the prompt ``point.entry``; None if too late.
+
+        Args:
+            point: from :meth:`undo_point`, right after the prompt.
+            earlier: the frame's prompts for the object before it (what a replay would send).
+
+        Returns:
+            The frame as it is now, or None when the prompt is no longer the last log entry
+            (then replay it: :class:`~sam2nb.PromptEditor` does).
+        """
+        if self.undo_point() is not point:
+            return None
+        f, o = point.frame_idx, point.obj_id
+        idx = self._obj_idx(o)
+        if idx is None or not self._busy.acquire(blocking=False):  # busy: the replay says so
+            return None
+        try:
+            self._fast_undo(point, idx, earlier)
+        finally:
+            self._busy.release()
+        return self.frame(f)  # type: ignore[attr-defined]  (the session's)
+
+    def _fast_undo(self, point: UndoPoint, idx: int, earlier: list[Entry]) -> None:
+        f, o = point.frame_idx, point.obj_id
+        with self._ctx(), self._tx():
+            S.restore(self.state, idx, f, point.snap)
+            if point.before is None:
+                self.results.delete(obj_id=o, frames=[f])
+            else:
+                r = point.before
+                self.results.put(f, [o], r.mask()[None], scores=[r.score], ious=[r.iou],
+                                 reverse=r.reverse)  # fmt: skip
+            self.dirty.add(f)
+            self._log(ClearFrame(f, o))
+            for e in earlier:  # the entries a replay would write, as new entries
+                self._log(copy.copy(e))
+            self._journal_prompts([(o, f)])
+            self._undo_point = None
