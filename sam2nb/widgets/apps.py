@@ -8,7 +8,9 @@ is in :mod:`sam2nb.widgets.tracker`.
 
 from __future__ import annotations
 
+import collections
 import html
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +83,8 @@ class PromptApp:
     def __init__(self, editor: PromptEditor, canvas: PromptCanvas):
         self.editor, self.canvas = editor, canvas
         self.errors: list[str] = []
+        # seconds of the kernel's work per edit: (the session's answer, drawing it and sending)
+        self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.status.add_class("sam2nb-status")
         self.mode = W.ToggleButtons(
@@ -236,10 +240,13 @@ class PromptApp:
         known = set(self.editor.session.objects)
 
         def work() -> None:
+            t0 = time.perf_counter()
             res = fn(*args)
+            t1 = time.perf_counter()
             if set(self.editor.session.objects) != known:  # the first click made an object
                 self._objects_changed(redraw=False)  # _after draws the answer: one render
             self._after(res)
+            self.edit_times.append((t1 - t0, time.perf_counter() - t1))
 
         self._when_ready(args[0], self.editor.obj_id, work)
 
