@@ -18,6 +18,8 @@ from .log import Entry, FramePrompts
 from .protocol import SessionLike
 from .store import FrameResult, MaskRecord
 
+KEEP_POINTS = 16  # the latest edits whose frames' earlier state is kept for a fast undo
+
 
 @dataclass
 class Edit:
@@ -198,7 +200,9 @@ class PromptEditor:
             raise SessionError("That edit is no longer in the session's log; it cannot be undone.")
         hist = log.history(e.frame_idx, e.obj_id, pos)
         fast = getattr(self.session, "undo_last", None)
-        res = fast(e.point, hist) if fast is not None and e.point is not None else None
+        then = self._undo[-2].point if len(self._undo) > 1 else None
+        res = fast(e.point, hist, then) if fast is not None and e.point is not None else None
+        e.point = None  # used, or too late
         if res is not None:  # put back as it was, no model run (the log as a replay writes it)
             self._redo.append(self._undo.pop())
             self._keep()
@@ -233,9 +237,9 @@ class PromptEditor:
         return res.previous.get(o) if cur.empty else None
 
     def _point(self) -> Any:
-        """The session's undo point for the edit just made (older ones are let go)."""
-        for e in self._undo:
-            e.point = None  # they would no longer apply: free what they hold
+        """The session's undo point for the edit just made (those of old edits are let go)."""
+        for e in self._undo[:-KEEP_POINTS]:
+            e.point = None  # free what they hold (sam2's outputs of a frame)
         get = getattr(self.session, "undo_point", None)
         return get() if get is not None else None
 

@@ -122,6 +122,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         self._pins: set[int] = set()
         self._run: dict | None = None  # the propagation in progress, stopped or killed
         self._undo_point: UndoPoint | None = None  # what the last prompt replaced
+        self._undo_len = 0
         self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()
@@ -397,6 +398,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
             score = (
                 float(out["object_score_logits"].float().flatten()[0]) if out is not None else 1.0
             )
+            prev = self.log[-1] if len(self.log) else None
             with self._tx():  # the mask, the log entry and sam2's state: one commit
                 (on_frame[o],) = self.results.put(
                     f, [o], masks[i : i + 1, 0], scores=[score],
@@ -405,7 +407,8 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
                 self.dirty.add(f)
                 self._log(log_entry)
                 self._journal_prompts([(o, f)])
-            self._undo_point = None if idx is None else UndoPoint(log_entry, f, o, snap, rec)
+            self._undo_point = None if idx is None else UndoPoint(log_entry, f, o, snap, rec, prev)
+            self._undo_len = len(self.log)
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
 

@@ -7,8 +7,9 @@ what the frame had before it: sam2's inputs and outputs of that frame (reference
 and the mask record the prompt replaced. :meth:`FastUndo.undo_last` puts those back, writes
 the same log entries the replay would (a clear, then the earlier prompts again) and journals
 the frame, so the session is exactly as the replay leaves it, at no model cost. It applies only
-while that prompt is still the last entry of the log (nothing prompted, tracked or removed
-since, and only for an object that had prompts before); otherwise the editor replays.
+while nothing else was logged since (nothing prompted, tracked or removed, and only for an
+object that had prompts before); then the session is as it was right after the edit before,
+so undoing that one is fast too, as long as it came right before. Otherwise the editor replays.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class UndoPoint:
     obj_id: int
     snap: dict  # sam2's inputs and outputs of the frame for the object, before the prompt
     before: MaskRecord | None  # the mask record the prompt replaced
+    prev: Entry | None = None  # the log entry just before this prompt's
 
 
 class FastUndo:
@@ -42,6 +44,7 @@ class FastUndo:
     dirty: set[int]
     _busy: Any
     _undo_point: UndoPoint | None
+    _undo_len: int  # the log's length when the undo point was taken (valid while unchanged)
 
     def _obj_idx(self, obj_id: int) -> int | None:  # pragma: no cover - the session's
         raise NotImplementedError
@@ -67,16 +70,20 @@ class FastUndo:
             True
         """
         u = self._undo_point
-        if u is None or not len(self.log) or self.log[-1] is not u.entry:
+        if u is None or len(self.log) != self._undo_len:  # something was logged since
             return None
         return u
 
-    def undo_last(self, point: UndoPoint, earlier: list[Entry]) -> FrameResult | None:
+    def undo_last(
+        self, point: UndoPoint, earlier: list[Entry], then: UndoPoint | None = None
+    ) -> FrameResult | None:
         """Put a frame back as it was before the prompt ``point.entry``; None if too late.
 
         Args:
             point: from :meth:`undo_point`, right after the prompt.
             earlier: the frame's prompts for the object before it (what a replay would send).
+            then: the undo point of the edit before it: if that prompt came right before this
+                one, the session is now as it was right after it, so it can be undone fast too.
 
         Returns:
             The frame as it is now, or None when the prompt is no longer the last log entry
@@ -89,12 +96,14 @@ class FastUndo:
         if idx is None or not self._busy.acquire(blocking=False):  # busy: the replay says so
             return None
         try:
-            self._fast_undo(point, idx, earlier)
+            self._fast_undo(point, idx, earlier, then)
         finally:
             self._busy.release()
         return self.frame(f)  # type: ignore[attr-defined]  (the session's)
 
-    def _fast_undo(self, point: UndoPoint, idx: int, earlier: list[Entry]) -> None:
+    def _fast_undo(
+        self, point: UndoPoint, idx: int, earlier: list[Entry], then: UndoPoint | None
+    ) -> None:
         f, o = point.frame_idx, point.obj_id
         with self._ctx(), self._tx():
             S.restore(self.state, idx, f, point.snap)
@@ -109,4 +118,6 @@ class FastUndo:
             for e in earlier:  # the entries a replay would write, as new entries
                 self._log(copy.copy(e))
             self._journal_prompts([(o, f)])
-            self._undo_point = None
+        chained = then is not None and point.prev is not None and then.entry is point.prev
+        self._undo_point = then if chained else None
+        self._undo_len = len(self.log)
