@@ -272,3 +272,29 @@ def test_a_fast_undo_leaves_the_session_exactly_as_the_replay_does(engine, clip)
     assert fast[2] == slow[2]  # and tracking afterwards gives the same masks
     assert fast[3] < slow[3]  # with fewer model runs: the undos ran none
     print(f"\nmodel runs for 11 edits, 9 undos, 2 redos: fast {fast[3]}, replaying {slow[3]}")
+
+
+def test_a_fast_undo_after_a_click_that_re_tracked_equals_the_replay(engine, bedroom):
+    """A click that first re-tracks released memory merges sam2's pending outputs: undoing it
+    is fast, but the edit before it is replayed (its saved state is stale), with the same log,
+    masks and tracking as replaying both."""
+    runs = {}
+    for fast in (True, False):
+        s = s2.Session(s2.open_video(bedroom, end=40), engine, memory="bounded")
+        if not fast:
+            s.undo_point = lambda: None
+        ed = s2.PromptEditor(s)
+        ed.click(0, 450, 200, label=1)
+        s.run(progress=False)
+        ed.click(36, 300, 120, label=0)  # its window is there: no re-tracking
+        assert s.frames_to_rebuild(30, 1) > 0
+        ed.click(30, 420, 210, label=1)  # re-tracks 0..30 first
+        shown = [ed.undo(), ed.undo()]
+        s.run(start=0, progress=False)
+        runs[fast] = (
+            [{k: v for k, v in e.items() if k != "t"} for e in s.log.to_json()],
+            [{o: x.rle for o, x in r.records.items()} for r in shown],
+            {f: _rle(s, f) for f in range(40)},
+        )
+        s.close()
+    assert runs[True] == runs[False]

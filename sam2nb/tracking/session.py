@@ -374,7 +374,8 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
             # the one store read of a click: the frame's masks, and what this one replaces
             on_frame = self.results.frame(f)
             rec = on_frame.get(o)
-            if rec is not None and self._ensure_memory(f, o, rec.reverse, "the click"):
+            retracked = rec is not None and self._ensure_memory(f, o, rec.reverse, "the click")
+            if retracked:
                 on_frame = self.results.frame(f)  # re-tracked: the frame was written again
                 rec = on_frame.get(o)
             idx = self._obj_idx(o)
@@ -398,7 +399,8 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
             score = (
                 float(out["object_score_logits"].float().flatten()[0]) if out is not None else 1.0
             )
-            prev = self.log[-1] if len(self.log) else None
+            # (re-tracking merged sam2's pending outputs: an earlier edit's undo point is stale)
+            prev = self.log[-1] if len(self.log) and not retracked else None
             with self._tx():  # the mask, the log entry and sam2's state: one commit
                 (on_frame[o],) = self.results.put(
                     f, [o], masks[i : i + 1, 0], scores=[score],
