@@ -527,6 +527,12 @@ def tracked(state: dict, obj_id: int) -> dict[int, bool]:
     return {f: bool(v["reverse"]) for f, v in state["frames_tracked_per_obj"][idx].items()}
 
 
+def tracked_way(state: dict, idx: int, f: int) -> bool | None:
+    """Whether sam2 tracked frame ``f`` of object ``idx`` in reverse (None: not tracked)."""
+    v = state["frames_tracked_per_obj"][idx].get(f)
+    return None if v is None else bool(v["reverse"])
+
+
 def set_tracked(predictor: Any, state: dict, obj_id: int, frames: dict[int, bool]) -> None:
     """Mark frames tracked for an object, ``{frame: reverse}``."""
     idx = predictor._obj_id_to_idx(state, int(obj_id))

@@ -51,19 +51,20 @@ class MemoryWindow:
         A correction on a tracked frame (or a propagation starting after one) reads the
         state of up to :attr:`window` frames before it. In bounded mode or after a resume that
         state may have been released: it is rebuilt by re-tracking from the nearest prompt.
+        ``reverse`` None: the way sam2 tracked frame ``f`` (forward if it did not).
         """
         idx = self._obj_idx(o)
         if idx is None:
             return None
-        marks = S.tracked(self.state, o)  # frames sam2 tracked: their state is memory
         if reverse is None:
-            if f not in marks:
-                return None
-            reverse = marks[f]
+            reverse = bool(S.tracked_way(self.state, idx, f))
         back = 1 if reverse else -1
         n = len(self.video)
         window = [f + back * k for k in range(self.window + 1) if 0 <= f + back * k < n]
-        if all(g not in marks or self._has_state(idx, g) for g in window):
+        # a frame sam2 tracked holds memory a step reads: released, it must be rebuilt
+        if all(
+            S.tracked_way(self.state, idx, g) is None or self._has_state(idx, g) for g in window
+        ):
             return None
         conds = [c for c in self._cond_frames(o) if (c >= f if reverse else c <= f)]
         if not conds:
@@ -81,15 +82,10 @@ class MemoryWindow:
             >>> sess.frames_to_rebuild(0, 1)  # a frame whose memory is all there
             0
         """
-        if self._obj_idx(obj_id) is None:
-            return 0
-        marks = S.tracked(self.state, obj_id)
-        c = self._rebuild_from(frame_idx, obj_id, marks.get(frame_idx, False))
+        c = self._rebuild_from(frame_idx, obj_id)
         return 0 if c is None else abs(frame_idx - c) + 1
 
-    def _ensure_memory(
-        self, f: int, o: int, reverse: bool | None = None, why: str = "the propagation"
-    ) -> bool:
+    def _ensure_memory(self, f: int, o: int, reverse: bool, why: str = "the propagation") -> bool:
         """Rebuild released state that a step at frame ``f`` will read (see :meth:`_rebuild_from`).
 
         ``why`` names what waits for it, in the progress bar and if it is stopped.
@@ -100,8 +96,6 @@ class MemoryWindow:
         c = self._rebuild_from(f, o, reverse)
         if c is None:
             return False
-        if reverse is None:
-            reverse = S.tracked(self.state, o)[f]
         self._retrack(c, f, bool(reverse), why)
         return True
 
