@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -108,3 +110,34 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("browser measurements")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+# The notebook named by the argument is the current tab and its kernel is idle (JupyterLab
+# restores tabs from its workspace, so an earlier notebook may be open too).
+IDLE = """(name) => { const w = window.jupyterapp?.shell.currentWidget;
+  return w?.context?.path === name && w.sessionContext?.session?.kernel?.status === 'idle'; }"""
+
+
+def write_notebook(root: Path, name: str, code: str) -> str:
+    """A one-cell Python notebook ``root/name`` holding ``code``; returns ``name``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}  # fmt: skip
+    nbformat.write(nb, root / name)
+    return name
+
+
+def wait_json(path: Path, done, timeout: float = 60.0, what: str = ""):
+    """The JSON a notebook writes to ``path``, once ``done(value)`` holds (polled)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            value = json.loads(path.read_text())
+            if done(value):
+                return value
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > end:
+            raise AssertionError(what or f"{path.name} never showed the expected state")
+        time.sleep(0.05)

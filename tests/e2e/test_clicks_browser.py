@@ -13,9 +13,9 @@ import json
 import time
 
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, IDLE, _notebook, _wait_log
+from test_tracker_browser import CANVAS, HELPERS, _notebook, _wait_log
 
-from conftest import REPORT
+from conftest import IDLE, REPORT
 
 # Scroll the notebook so that the picture's top is `gap` px above the window's bottom edge.
 SCROLL = """([sel, gap]) => { const el = document.querySelector(sel);

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, IDLE, _notebook
+from test_tracker_browser import CANVAS, HELPERS, _notebook
 
-from conftest import REPORT
+from conftest import IDLE, REPORT
 
 # every button or label of the app whose text does not fit its box
 CUT = """(root) => [...root.querySelectorAll('button, .widget-label, .widget-readout')]

@@ -7,16 +7,14 @@ drawn; adds the picked masks as objects; takes a screenshot of the picker.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-import nbformat
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, IDLE, _pct, _wait_change
+from test_tracker_browser import CANVAS, HELPERS, _pct, _wait_change
 
-from conftest import REPORT
+from conftest import IDLE, REPORT, wait_json, write_notebook
 
 
 def _notebook(root: Path, video: Path) -> str:
@@ -54,26 +52,7 @@ def _dump(*_):
     pathlib.Path("picked.json").write_text(json.dumps(app.picker.selected))
 app.canvas.on_click(_dump)
 app.widget"""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}  # fmt: skip
-    nbformat.write(nb, root / "picker.ipynb")
-    return "picker.ipynb"
-
-
-def _wait_json(path: Path, done, timeout: float = 120.0):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            value = json.loads(path.read_text())
-            if done(value):
-                return value
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > end:
-            raise AssertionError(f"{path.name} never showed the expected state")
-        time.sleep(0.05)
+    return write_notebook(root, "picker.ipynb", code)
 
 
 def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
@@ -89,7 +68,7 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
 
     page.get_by_role("button", name="segment everything").click()
-    found = _wait_json(root / "found.json", lambda v: True, timeout=300)
+    found = wait_json(root / "found.json", lambda v: True, timeout=300)
     info = page.locator(".sam2nb-picker-info")
     expect(info).to_contain_text(f"of {found['n']} masks shown", timeout=30_000)
     targets = found["targets"]
@@ -105,7 +84,7 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
             canvas.click(position={"x": x * box["width"] / 960, "y": y * box["height"] / 540})
             click_ms.append(_wait_change(page, 50, t0))
             expected = [j for j in expected if j != i] if i in expected else [*expected, i]
-            _wait_json(root / "picked.json", lambda v, e=list(expected): v == e, timeout=30)
+            wait_json(root / "picked.json", lambda v, e=list(expected): v == e, timeout=30)
             page.wait_for_timeout(150)
     assert expected == [i for i, _, _ in targets]  # an odd number of clicks: all selected
     n = len(expected)

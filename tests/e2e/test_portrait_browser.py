@@ -3,17 +3,12 @@ and clicks land where the pointer is (JupyterLab, headless Chromium, test model)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import nbformat
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import REPORT
-
-IDLE = """(name) => { const w = window.jupyterapp?.shell.currentWidget;
-  return w?.context?.path === name && w.sessionContext?.session?.kernel?.status === 'idle'; }"""
+from conftest import IDLE, REPORT, wait_json, write_notebook
 
 
 def _notebook(root: Path, video: Path, shape: str) -> str:
@@ -29,13 +24,7 @@ def _dump(*_):
     pathlib.Path("log-{shape}.json").write_text(json.dumps(app.session.log.to_json()))
 app.canvas.on_click(_dump)
 app.widget"""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}  # fmt: skip
-    name = f"{shape}.ipynb"
-    nbformat.write(nb, root / name)
-    return name
+    return write_notebook(root, f"{shape}.ipynb", code)
 
 
 @pytest.mark.parametrize("shape, w, h", [("portrait", 540, 960), ("square", 540, 540)])
@@ -55,12 +44,8 @@ def test_a_portrait_or_square_video_keeps_its_shape(page: Page, lab, bedroom, sh
     box = canvas.bounding_box()
     sx = box["width"] / w  # CSS px per display (= video) px: frames under 960 px are not shrunk
     page.mouse.click(box["x"] + 200.5 * sx, box["y"] + (h - 100) * sx)
-    log_file = lab["root"] / f"log-{shape}.json"
-    for _ in range(300):
-        if log_file.exists():
-            break
-        page.wait_for_timeout(100)
-    pts = [e for e in json.loads(log_file.read_text()) if e["op"] == "points"]
+    log = wait_json(lab["root"] / f"log-{shape}.json", lambda log: True, timeout=30)
+    pts = [e for e in log if e["op"] == "points"]
     x, y = pts[-1]["points"][-1]
     assert abs(x - 200.5) <= 1.0 and abs(y - (h - 100)) <= 1.0, (x, y)
     REPORT.append(

@@ -14,15 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
-import nbformat
 from playwright.sync_api import Page, expect
 
-from conftest import REPORT
+from conftest import IDLE, REPORT, wait_json, write_notebook
 
-# The notebook named by the argument is the current tab and its kernel is idle (JupyterLab
-# restores tabs from its workspace, so an earlier notebook may be open too).
-IDLE = """(name) => { const w = window.jupyterapp?.shell.currentWidget;
-  return w?.context?.path === name && w.sessionContext?.session?.kernel?.status === 'idle'; }"""
 HELPERS = """() => {
   window.__cv = (sel) => { const el = document.querySelector(sel);
     return el && (el.tagName === 'CANVAS' ? el : el.querySelector('canvas')); };
@@ -51,15 +46,7 @@ def _dump(*_):
 app.canvas.on_click(_dump)
 app.canvas.on_box(_dump)
 app.widget"""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, root / name)
-    return name
+    return write_notebook(root, name, code)
 
 
 KERNEL_RUN = """async (code) => { const w = window.jupyterapp.shell.currentWidget;
@@ -95,17 +82,8 @@ def _wait_change(page: Page, min_pixels: int, t0: float, timeout: float = 30_000
 
 def _wait_log(root: Path, done, timeout: float = 60.0) -> list[dict]:
     """The session's prompt log, as the notebook dumps it, once ``done(log)`` holds."""
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            log = json.loads((root / "session_log.json").read_text())
-            if done(log):
-                return log
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > end:
-            raise AssertionError("the session's prompt log never showed the expected prompt")
-        time.sleep(0.1)
+    return wait_json(root / "session_log.json", done, timeout,
+                     "the session's prompt log never showed the expected prompt")  # fmt: skip
 
 
 def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
