@@ -41,6 +41,8 @@ def missing(with_test: bool) -> list[str]:
     out = []
     for text in reqs:
         req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue  # not for this machine (e.g. decord off x86-64)
         try:
             version = metadata.version(req.name)
         except metadata.PackageNotFoundError:

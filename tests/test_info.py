@@ -7,7 +7,12 @@ from sam2nb.model.info import GpuInfo, SystemInfo, diagnose, format_info, torch_
 
 H100 = GpuInfo("NVIDIA H100 80GB HBM3", (9, 0), 80 * 1024**3, 79 * 1024**3, True)
 T4 = GpuInfo("Tesla T4", (7, 5), 15 * 1024**3, 14 * 1024**3, False)
-OK = dict(torchvision_version="0.20.1", sam2_version="1.0.3", decord_version="0.6.0")
+OK = dict(
+    torchvision_version="0.20.1",
+    sam2_version="1.0.3",
+    decord_version="0.6.0",
+    pyav_version="18.1.0",
+)
 
 
 def _levels(info):

@@ -26,29 +26,10 @@ import numpy as np
 
 from ..base.errors import VideoError
 from ..base.files import atomic_write
+from ..media.overlay import stamp_untrained
 from ..tracking.everything import KNOBS, AutoMasks, EverythingError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-UNTRAINED_STAMP = "UNTRAINED TEST MODEL (random weights): these masks mean nothing"
-
-
-def stamp_untrained(rgb: np.ndarray) -> np.ndarray:
-    """The picture with a red banner saying the masks come from the untrained test model.
-
-    Example:
-        >>> stamp_untrained(np.zeros((100, 400, 3), np.uint8))[5, 5].tolist()
-        [176, 0, 32]
-    """
-    import cv2
-
-    out = np.ascontiguousarray(rgb).copy()
-    h, w = out.shape[:2]
-    scale = max(w / 1400, 0.35)
-    bar = int(34 * scale) + 6
-    out[: min(bar, h)] = (176, 0, 32)
-    cv2.putText(out, UNTRAINED_STAMP, (6, bar - int(10 * scale) - 2), cv2.FONT_HERSHEY_SIMPLEX,
-                scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)  # fmt: skip
-    return out
 
 
 def write_outputs(found: AutoMasks, picture: np.ndarray, out: Path, stem: str) -> tuple[Path, Path]:

@@ -158,8 +158,9 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     log = prompt_log(args)  # bad prompts fail before the model loads
     video = open_video(args.video, start=args.start, end=args.end, stride=args.stride,
-                       max_side=args.max_side)  # fmt: skip
-    engine = modelmod.load(args.model, device=args.device)
+                       max_side=args.max_side, decoder=args.decoder)  # fmt: skip
+    random = args.random_weights and args.model != "test"
+    engine = modelmod.load(args.model, device=args.device, random_weights=random)
     if engine.untrained:
         print(f"note: {engine.label}")
     out = Path(args.out)
@@ -228,5 +229,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--stride", type=int, default=1, help="use every N-th frame")
     s.add_argument("--max-side", type=int, help="shrink frames to this longer side")
     s.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: best available)")
+    s.add_argument("--decoder", choices=["pyav", "decord"], help="video decoder (default: PyAV)")
+    s.add_argument(
+        "--random-weights", action="store_true",
+        help="a full-size model with seeded random weights, for memory and speed measurements "
+        "only: the masks mean nothing (the output says so)",
+    )  # fmt: skip
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_track)

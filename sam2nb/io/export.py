@@ -132,6 +132,10 @@ def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
             "height": v.height,
             "fps": v.fps,
             "frames": len(v),
+            "variable_rate": bool(getattr(v, "variable_rate", False)),
+            "decoder": getattr(v, "decoder", None),
+            # each frame's presentation time in the file (seconds): variable rate video is kept
+            "times_s": [round(float(t), 6) for t in getattr(v, "times", [])],
         },
         "objects": {
             str(o): {"name": t.name, "color": list(t.color)}
@@ -263,7 +267,7 @@ def _run(
         from .video import video_export
 
         it = _frames(session, ids, frames, progress, format, stopped, res)
-        video_export(format, session, outp, it, res, options)
+        video_export(format, session, outp, it, res, options, frames)
     elif writer is not None:
         for f, recs in _frames(session, ids, frames, progress, format, stopped, res):
             writer(session, outp, f, ids, recs, res)
@@ -383,7 +387,8 @@ def _doc_ytvis(
     tmp = path.with_name(path.name + ".tmp")
     video = {"id": 1, "width": w, "height": h, "length": len(frames),
              "file_names": [frame_name(f).replace(".png", ".jpg") for f in frames],
-             "frame_idx": [frames.start, frames.stop]}  # fmt: skip
+             "frame_idx": [frames.start, frames.stop], "fps": session.video.fps,
+             "timestamps_s": _times(session, frames)}  # fmt: skip
     with open(tmp, "w") as fh:
         cats = [{"id": o, "name": session.objects[o].name} for o in ids]
         fh.write('{"videos": [' + json.dumps(video) + '], "categories": ' + json.dumps(cats))
@@ -429,6 +434,30 @@ def _doc_mot(
                 # MOTChallenge: frame (from 1), id, left, top, width, height, conf, x, y, z
                 wr.writerow([f + 1, o, *_xywh(r.bbox), round(r.score, 4), -1, -1, -1])
     _finish(tmp, path, res)
+    if res.stopped:
+        return
+    # MOTChallenge's sequence file (frame rate, length, size), and each frame's time: MOT rows
+    # count frames, and a variable frame rate video's frames are not evenly spaced
+    v = session.video
+    info = (
+        f"[Sequence]\nname={Path(v.name).stem}\nimDir=img1\nframeRate={v.fps:.6g}\n"
+        f"seqLength={len(frames)}\nimWidth={v.width}\nimHeight={v.height}\nimExt=.jpg\n"
+    )
+    atomic_write(out / "seqinfo.ini", fsync=False, data=info.encode())
+    times = _times(session, frames)
+    rows = "".join(f"{f + 1},{t:.6f}\n" for f, t in zip(frames, times, strict=True))
+    atomic_write(out / "mot_times.csv", fsync=False, data=("frame,time_s\n" + rows).encode())
+    res.paths += [out / "seqinfo.ini", out / "mot_times.csv"]
+    res.files += 2
+
+
+def _times(session: Any, frames: range) -> list[float]:
+    """The frames' presentation times in the file, in seconds (even spacing if unknown)."""
+    v = session.video
+    times = getattr(v, "times", None)
+    if times is None or len(times) != len(v):
+        return [round(f / (v.fps or 30.0), 6) for f in frames]
+    return [round(float(times[f]), 6) for f in frames]
 
 
 _DOCUMENTS: dict[str, Callable] = {"coco": _doc_coco, "ytvis": _doc_ytvis, "mot": _doc_mot}

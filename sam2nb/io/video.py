@@ -16,7 +16,7 @@ import numpy as np
 
 from ..base.colors import color_of
 from ..base.errors import ExportError
-from ..media.overlay import overlay_frame
+from ..media.overlay import overlay_frame, stamp_untrained
 from ..media.writer import H264, VP9_ALPHA, VideoWriter
 from .outputs import ExportResult, frame_name, png_bytes, write_file
 
@@ -69,11 +69,19 @@ def _background(opts: dict, size: tuple[int, int]) -> np.ndarray | None:
 
 
 def video_export(
-    fmt: str, session: Any, out: Path, frame_iter: Any, res: ExportResult, opts: dict
+    fmt: str,
+    session: Any,
+    out: Path,
+    frame_iter: Any,
+    res: ExportResult,
+    opts: dict,
+    frames: range | None = None,
 ) -> None:
     """Write one of the video formats (called by :func:`sam2nb.export`).
 
     ``frame_iter`` yields ``(frame_idx, records)`` and ends early when the export is stopped.
+    ``frames`` (the frames it goes over) gives the video their times: a variable frame rate
+    source is written with its own timing.
     """
     v = session.video
     colors = {o: t.color for o, t in session.objects.items()}
@@ -81,8 +89,12 @@ def video_export(
              "cutout_webm": "cutout.webm"}  # fmt: skip
     path = out / names[fmt]
     alpha = fmt == "cutout_webm"
-    writer = VideoWriter(path, v.size, v.fps, VP9_ALPHA if alpha else H264, alpha=alpha)
+    times = getattr(v, "times", None)
+    times = [times[f] for f in frames] if times is not None and frames else None
+    writer = VideoWriter(path, v.size, v.fps, VP9_ALPHA if alpha else H264, alpha=alpha,
+                         times=times)  # fmt: skip
     bg = _background(opts, v.size) if fmt == "effect" else None
+    untrained = bool(getattr(session.engine, "untrained", False))  # said on every frame
     try:
         for f, recs in frame_iter:
             rgb = v[f]
@@ -99,7 +111,7 @@ def video_export(
                 frame = remove_frame(rgb, union)
             else:
                 frame = np.dstack([rgb, union.astype(np.uint8) * 255])
-            writer.write(frame)
+            writer.write(stamp_untrained(frame) if untrained else frame)
     except BaseException:
         writer.close(keep=False)
         raise

@@ -283,3 +283,24 @@ def overlay_frame(rgb: np.ndarray, masks: dict[int, np.ndarray], colors: dict,
         roi = roi * (1 - a) + layer.rgba[..., :3].astype(np.float32) * a
         out[layer.y : layer.y + h, layer.x : layer.x + w] = np.round(roi).astype(np.uint8)
     return out
+
+
+UNTRAINED_STAMP = "UNTRAINED TEST MODEL (random weights): these masks mean nothing"
+
+
+def stamp_untrained(rgb: np.ndarray) -> np.ndarray:
+    """The picture (RGB or RGBA) with a red banner: the masks come from the untrained test model.
+
+    Example:
+        >>> stamp_untrained(np.zeros((100, 400, 3), np.uint8))[5, 5].tolist()
+        [176, 0, 32]
+    """
+    out = np.ascontiguousarray(rgb).copy()
+    h, w = out.shape[:2]
+    scale = max(w / 1400, 0.35)
+    bar = int(34 * scale) + 6
+    out[: min(bar, h)] = (176, 0, 32, 255)[: out.shape[2]]  # opaque on RGBA too
+    cv2.putText(out, UNTRAINED_STAMP, (6, bar - int(10 * scale) - 2), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, (255, 255, 255, 255)[: out.shape[2]], max(1, int(2 * scale)),
+                cv2.LINE_AA)  # fmt: skip
+    return out

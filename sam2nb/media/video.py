@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
-import threading
-import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -35,79 +32,11 @@ import numpy as np
 
 from ..base.errors import VideoError
 from ..base.jobs import first_line
+from .backend import Backend, FrameDecodeError, even_times, fit_size
+from .decoders import open_file
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-_REENCODE = "ffmpeg -i INPUT -c:v libx264 -pix_fmt yuv420p OUTPUT.mp4"
-_REPAIR = f"re-download or re-encode it (`{_REENCODE}`)"
-_ATTEMPTS = 4  # decodes of a video frame before it counts as broken (see _FileBackend.read)
-
-
-class FrameDecodeError(VideoError):
-    """A frame of a video (or a frame folder's image) could not be decoded.
-
-    The message names the video and the frame, says how many frames before it decoded fine
-    and how to use them; the attributes say the same for code (a command line tool can put its
-    own option in the advice with :meth:`explain`).
-
-    Attributes:
-        video: the video file or frame folder.
-        frame: the index in the file or folder of the frame that failed (``end=`` for
-            :func:`open_video` counts the same way).
-        decoded: how many frames before it were decoded fine (in this process).
-        detail: what the decoder said.
-        remedy: how to repair the file.
-
-    Example:
-        >>> err = FrameDecodeError("clip.mp4", 40, 40, "bad packet")
-        >>> print(err.explain("run again with --end 40"))  # doctest: +NORMALIZE_WHITESPACE
-        Frame 40 of clip.mp4 could not be decoded (bad packet): the file is truncated or corrupt
-        there. The 40 frames before it (0..39) decoded fine: run again with --end 40 to use
-        them. Or repair the file: re-download or re-encode it (`ffmpeg -i INPUT -c:v libx264
-        -pix_fmt yuv420p OUTPUT.mp4`).
-    """
-
-    def __init__(
-        self,
-        video: str | os.PathLike,
-        frame: int,
-        decoded: int,
-        detail: str,
-        remedy: str | None = None,
-    ):
-        self.video, self.frame, self.decoded = str(video), int(frame), int(decoded)
-        self.detail = detail
-        self.remedy = remedy or _REPAIR
-        super().__init__(self.explain(f"pass end={self.frame} to open_video()"))
-
-    def explain(self, use: str) -> str:
-        """The message with ``use`` as the advice for keeping the frames before the bad one.
-
-        Args:
-            use: e.g. ``"pass end=40 to open_video()"`` or ``"run again with --end 40"``.
-        """
-        f, ok = self.frame, self.decoded
-        head = f"Frame {f} of {self.video} could not be decoded ({self.detail})"
-        if self.remedy == _REPAIR:  # a video file (a folder's remedy names the image)
-            head += ": the file is truncated or corrupt there"
-        head += "."
-        if f == 0:
-            before = "It is the first frame: no frame before it can be used."
-        elif ok >= f:
-            span = "0" if f == 1 else f"0..{f - 1}"
-            what = "The frame" if f == 1 else f"The {f} frames"
-            before = f"{what} before it ({span}) decoded fine: {use} to use them."
-        elif ok == 0:
-            before = f"No frame before it was read yet: {use} to use the frames before it."
-        else:
-            before = (
-                f"{ok} of the {f} frames before it were decoded fine (the others were not read "
-                f"yet): {use} to use the frames before it."
-            )
-        return f"{head} {before} Or repair the file: {self.remedy}."
-
-    def __reduce__(self) -> tuple:  # picklable (errors cross process boundaries in batch runs)
-        return (type(self), (self.video, self.frame, self.decoded, self.detail, self.remedy))
 
 
 def natural_key(name: str) -> list:
@@ -208,237 +137,11 @@ def _check_file(p: Path, what: str) -> None:
         )
 
 
-def _fit(w: int, h: int, max_side: int | None) -> tuple[int, int]:
-    if not max_side or max(w, h) <= max_side:
-        return w, h
-    if max_side < 16:
-        raise VideoError(f"max_side={max_side} is too small; use at least 16 pixels.")
-    s = max_side / max(w, h)
-    return max(2, round(w * s / 2) * 2), max(2, round(h * s / 2) * 2)
+class FolderBackend(Backend):
+    """A folder of image files, one per frame, in natural name order."""
 
+    decoder = "image files"
 
-class _Backend:
-    """Reads source frames by source index at the (possibly reduced) output size."""
-
-    name: str
-    path: Path | None
-    num_frames: int
-    fps: float
-    source_size: tuple[int, int]
-    size: tuple[int, int]
-
-    damage: str | None = None
-    max_side: int | None = None  # as opened (recorded so a saved session reopens the same)
-    _ok: np.ndarray  # frames decoded fine so far (by index in the source)
-
-    def read(self, idx: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release decoders and file handles."""
-
-    def _decoded_before(self, idx: int) -> int:
-        return int(np.count_nonzero(self._ok[:idx]))
-
-
-class _FileBackend(_Backend):
-    def __init__(self, path: Path, max_side: int | None):
-        import decord
-
-        self.path, self.name = path, path.name
-        self._lock = threading.Lock()
-        try:
-            probe = decord.VideoReader(str(path), num_threads=1)
-            h, w = probe[0].shape[:2] if len(probe) else (0, 0)
-            self.num_frames, self.fps = len(probe), float(probe.get_avg_fps() or 0.0)
-        except Exception as exc:
-            raise VideoError(_unreadable(path, exc)) from None
-        if self.num_frames == 0 or w == 0:
-            raise VideoError(f"Video {path} has no frames that can be decoded. {_fix()}")
-        self._ok = np.zeros(self.num_frames, bool)
-        self._ok[0] = True
-        cut = _cut_short(path)
-        if cut is not None:
-            self._use_what_decodes(path, *cut)
-            probe = decord.VideoReader(str(path), num_threads=1)  # the probe may be left broken
-        self.source_size = (w, h)
-        self.size = _fit(w, h, max_side)
-        self._reader = probe if self.size == self.source_size else self._open()
-
-    def _use_what_decodes(self, path: Path, have: int, want: int) -> None:
-        """A file cut short: keep the frames that decode (their count is found once, here)."""
-        listed = self.num_frames
-        good = _decodable_frames(path, listed, self._ok)
-        if good == 0:
-            raise VideoError(
-                f"Video {path} is cut short ({have} of its {want} bytes are there) and none of "
-                f"its frames can be decoded. {_fix()}"
-            )
-        self.num_frames = good
-        self._ok = self._ok[:good]
-        self.damage = (
-            f"{path} is cut short (an interrupted download or copy?): only {have} of its {want} "
-            f"bytes are there. Its first {good} frames (0..{good - 1}) decode and are used; "
-            "re-download it or copy it again for the rest."
-        )
-        warnings.warn(self.damage, stacklevel=4)
-
-    def _open(self) -> Any:
-        import decord
-
-        w, h = self.size if self.size != self.source_size else (-1, -1)
-        return decord.VideoReader(str(self.path), num_threads=1, width=w, height=h)
-
-    def read(self, idx: int) -> np.ndarray:
-        # decord decodes ahead in a thread and reports a bad packet at whichever frame is asked
-        # for next: the slower the reader, the earlier (dozens of frames before the bad one).
-        # So a failure is tried again on fresh readers, which go straight to the frame. Even
-        # they can fail on the frame just before the damage (about 1 in 7 tries on a machine
-        # whose CPUs are all busy; never seen on an idle one), hence several tries.
-        with self._lock:
-            for attempt in range(_ATTEMPTS):
-                try:
-                    frame = _native(self._reader[idx])
-                    break
-                except Exception as exc:
-                    self._reader = self._open()  # a failed decode can leave it unusable
-                    if attempt == _ATTEMPTS - 1:
-                        raise FrameDecodeError(
-                            self.path, idx, self._decoded_before(idx), _decoder_says(exc)
-                        ) from None
-        self._ok[idx] = True
-        return frame
-
-    def close(self) -> None:
-        self._reader = None
-
-    def scaled(self, w: int, h: int) -> _FileBackend:
-        """Another reader of the same file whose decoder scales frames to ``w`` x ``h``."""
-        other = object.__new__(_FileBackend)
-        other.__dict__.update(self.__dict__)
-        other._lock = threading.Lock()
-        other.size = (int(w), int(h))
-        other._reader = other._open()
-        return other
-
-
-def _decoder_says(exc: BaseException) -> str:
-    """The decoder's error, without the C++ check decord failed in.
-
-    Example:
-        >>> _decoder_says(RuntimeError("[03:15:21] a.cc:292: [03:15:21] a.cc:218: Check failed: "
-        ...     "send(ctx.get()) >= 0 (-1094995529 vs. 0) Thread worker: Error sending packet."))
-        'decord: Error sending packet'
-    """
-    text = first_line(exc)
-    if text.startswith("Check failed:"):
-        text = re.sub(r"^Check failed: .*?\(-?\d+ vs\. -?\d+\) ", "", text)
-    text = text.removeprefix("Thread worker: ").rstrip(".")
-    return f"decord: {text}"
-
-
-def _cut_short(path: Path) -> tuple[int, int] | None:
-    """``(bytes there, bytes its structure describes)`` when an MP4/MOV or AVI file is cut short.
-
-    Reads only the headers of the file's top-level boxes (MP4/MOV) or chunks (AVI): the last
-    one running past the end of the file is what an interrupted download or copy leaves. None
-    for a whole file, or a container whose structure says nothing about its length.
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12:
-            return None
-        riff = head[:4] == b"RIFF"
-        if not riff and head[4:8] not in (b"ftyp", b"styp", b"moov", b"mdat", b"free", b"wide"):
-            return None
-        pos = 0
-        for _ in range(100_000):  # fragmented MP4s have many boxes; each is one small read
-            if pos >= size:
-                return None
-            fh.seek(pos)
-            hdr = fh.read(16)
-            if len(hdr) < 8:
-                return (size, pos + 8)
-            if riff:
-                length = 8 + struct.unpack("<I", hdr[4:8])[0]
-                length += length % 2  # RIFF chunks are padded to an even size
-            else:
-                length = struct.unpack(">I", hdr[:4])[0]
-                if length == 1:
-                    if len(hdr) < 16:
-                        return (size, pos + 16)
-                    length = struct.unpack(">Q", hdr[8:16])[0]
-                elif length == 0:  # "to the end of the file"
-                    return None
-                if length < 8:  # not a box: the structure cannot be trusted
-                    return None
-            if pos + length > size + (1 if riff else 0):  # an odd last RIFF chunk needs no pad
-                return (size, pos + length)
-            pos += length
-    return None
-
-
-def _decodable_frames(path: Path, listed: int, ok: np.ndarray) -> int:
-    """How many frames from the start decode, trying from the last keyframe backwards.
-
-    Decodes the frames from the last keyframe that decodes to the first that does not (a GOP
-    or two), marking each in ``ok``. A failure is tried again on fresh readers, as in
-    :meth:`_FileBackend.read` (decord can report a bad packet a frame early).
-    """
-    import decord
-
-    reader = decord.VideoReader(str(path), num_threads=1)
-    keys = sorted({int(k) for k in reader.get_key_indices() if 0 <= k < listed} | {0})
-    for key in reversed(keys):
-        i, failures = key, 0
-        while i < listed:
-            try:
-                _native(reader[i])
-            except Exception:
-                reader = decord.VideoReader(str(path), num_threads=1)
-                failures += 1
-                if failures == _ATTEMPTS:
-                    break
-                continue
-            ok[i] = True
-            i, failures = i + 1, 0
-        if i > key:
-            return i
-    return 0
-
-
-def _native(frame: Any) -> np.ndarray:
-    # sam2's init_state switches decord's global bridge to torch; accept either kind of frame
-    return frame.asnumpy() if hasattr(frame, "asnumpy") else frame.numpy()
-
-
-def _fix() -> str:
-    return f"Re-encode it to H.264 (`{_REENCODE}`) or re-download it."
-
-
-def _unreadable(path: Path, exc: BaseException) -> str:
-    head = b""
-    if path.is_file():
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    looks_text = bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
-    cut = _cut_short(path) if path.is_file() and not looks_text else None
-    if looks_text:
-        why = "it is a text file, not a video"
-    elif cut is not None:
-        why = (
-            f"it is truncated: only {cut[0]} of its {cut[1]} bytes are there (an incomplete "
-            "download or copy), and the part with its index is missing"
-        )
-    else:
-        why = (
-            "it is not a video FFmpeg can read, or it is truncated (an incomplete download or copy)"
-        )
-    return f"Video {path} could not be opened: {why} (decord: {first_line(exc)}). {_fix()}"
-
-
-class _FolderBackend(_Backend):
     def __init__(self, path: Path, max_side: int | None, fps: float | None):
         from PIL import Image
 
@@ -479,16 +182,18 @@ class _FolderBackend(_Backend):
         self.num_frames = len(files)
         self._ok = np.zeros(self.num_frames, bool)
         self.fps = float(fps or 30.0)
+        self.times = even_times(self.num_frames, self.fps)
         self.source_size = common
-        self.size = _fit(*common, max_side)
+        self.size = fit_size(*common, max_side)
 
     def read(self, idx: int) -> np.ndarray:
+        """Frame ``idx`` as RGB ``uint8`` at :attr:`size`."""
         name = self._files[idx]
         try:
             frame = read_image(self.path / name)
         except VideoError:
             raise FrameDecodeError(
-                self.path, idx, self._decoded_before(idx),
+                self.path, idx, self.decoded_before(idx),
                 f"{name} is missing, not an image, or truncated",
                 remedy=f"replace {name} with a good copy, or remove it",
             ) from None  # fmt: skip
@@ -498,10 +203,15 @@ class _FolderBackend(_Backend):
         return frame
 
     def file(self, idx: int) -> Path:
+        """The image file of frame ``idx``."""
         return self.path / self._files[idx]
 
 
-class _ArrayBackend(_Backend):
+class ArrayBackend(Backend):
+    """Frames already in memory: an array ``(T, H, W, 3)`` or a list of images."""
+
+    decoder = "array"
+
     def __init__(self, frames: Any, max_side: int | None, fps: float | None, name: str):
         self.path, self.name = None, name
         if isinstance(frames, np.ndarray):
@@ -531,10 +241,12 @@ class _ArrayBackend(_Backend):
         self.num_frames = len(frames)
         self._ok = np.ones(self.num_frames, bool)  # arrays are decoded already
         self.fps = float(fps or 30.0)
+        self.times = even_times(self.num_frames, self.fps)
         self.source_size = (first.shape[1], first.shape[0])
-        self.size = _fit(*self.source_size, max_side)
+        self.size = fit_size(*self.source_size, max_side)
 
     def read(self, idx: int) -> np.ndarray:
+        """Frame ``idx`` as RGB ``uint8`` at :attr:`size`."""
         frame = to_rgb8(self._frames[idx], f"frame {idx} of {self.name}")
         if frame.shape[1::-1] != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
@@ -555,9 +267,13 @@ class VideoSource:
         source_size: ``(width, height)`` in the file.
         damage: what is wrong with a file that was cut short (its length counts only the
             frames that decode), else None.
+        decoder: what decodes the frames: ``"pyav"``, ``"decord"``, ``"image files"`` or
+            ``"array"``.
+        rotation: degrees the file's frames were turned to show them upright (phone video's
+            rotation metadata; PyAV only).
     """
 
-    def __init__(self, backend: _Backend, start: int = 0, end: int | None = None, stride: int = 1):
+    def __init__(self, backend: Backend, start: int = 0, end: int | None = None, stride: int = 1):
         n = backend.num_frames
         for label, value in (("start", start), ("stride", stride)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -582,6 +298,28 @@ class VideoSource:
         self.size = backend.size
         self.source_size = backend.source_size
         self.damage = backend.damage
+        self.decoder = backend.decoder
+        self.rotation = backend.rotation
+
+    @property
+    def times(self) -> np.ndarray:
+        """Each frame's presentation time in seconds, as the file says (its frame 0 at 0).
+
+        Variable frame rate video (phones, screen recordings) has uneven gaps; folders and
+        arrays have an even ``fps``. With ``start``, the first time is the start's time in the
+        file, so times match what a video player shows.
+
+        Example:
+            >>> open_video(np.zeros((6, 4, 4, 3), np.uint8), fps=10, start=2, stride=2).times
+            array([0.2, 0.4])
+        """
+        return self._backend.times[self._range.start : self._range.stop : self._range.step]
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the gaps between frames differ by more than 1% (variable frame rate)."""
+        gaps = np.diff(self.times)
+        return bool(len(gaps) > 1 and np.ptp(gaps) > 0.01 * max(float(np.median(gaps)), 1e-9))
 
     @property
     def width(self) -> int:
@@ -649,7 +387,7 @@ class VideoSource:
             >>> open_video(np.zeros((2, 8, 8, 3), np.uint8)).decoded_at(4, 4) is None
             True
         """
-        if not isinstance(self._backend, _FileBackend):
+        if not hasattr(self._backend, "scaled"):
             return None
         r = self._range
         return VideoSource(self._backend.scaled(width, height), r.start, r.stop, r.step)
@@ -677,6 +415,7 @@ def open_video(
     stride: int = 1,
     max_side: int | None = None,
     fps: float | None = None,
+    decoder: str | None = None,
 ) -> VideoSource:
     """Open a video lazily: a file (mp4/mov/mkv/avi/webm), a folder of frames, or an array.
 
@@ -689,6 +428,8 @@ def open_video(
         stride: use every ``stride``-th frame.
         max_side: shrink frames so their longer side is at most this many pixels.
         fps: frame rate for folders and arrays (default 30); files report their own.
+        decoder: what decodes video files: ``"pyav"`` (the default where PyAV is installed)
+            or ``"decord"``; ``$SAM2NB_DECODER`` sets the default.
 
     Returns:
         The source; nothing is decoded until a frame is read. A file cut short (an interrupted
@@ -713,15 +454,15 @@ def open_video(
         p = Path(source).expanduser()
         _check_file(p, "Folder" if p.is_dir() else "Video")
         if p.is_dir():
-            backend: _Backend = _FolderBackend(p, max_side, fps)
+            backend: Backend = FolderBackend(p, max_side, fps)
         elif p.suffix.lower() in IMAGE_EXTENSIONS:
             raise VideoError(
                 f"{p} is a single image, not a video. Use sam2nb.read_image() for images, or put "
                 "the video's frames in a folder and open the folder."
             )
         else:
-            backend = _FileBackend(p, max_side)
+            backend = open_file(p, max_side, decoder)
     else:
-        backend = _ArrayBackend(source, max_side, fps, "array")
+        backend = ArrayBackend(source, max_side, fps, "array")
     backend.max_side = int(max_side) if max_side else None
     return VideoSource(backend, start=start, end=end, stride=stride)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,21 +40,73 @@ VP9_ALPHA = ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", 
              "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-f", "webm"]  # fmt: skip
 
 
+_TICKS = 90000  # time base of a timed (variable frame rate) file, ticks per second
+
+
 class VideoWriter:
-    """Raw RGB(A) frames in, an encoded video file out (through an ffmpeg pipe)."""
+    """Raw RGB(A) frames in, an encoded video file out (through an ffmpeg pipe).
+
+    With ``times`` (each frame's time in seconds, as the source's presentation times) whose
+    gaps vary, frames are encoded with PyAV at exactly those times instead: a variable frame
+    rate source keeps its timing rather than being stretched to an average rate.
+    """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float, codec: list[str],
-                 alpha: bool = False):  # fmt: skip
+                 alpha: bool = False, times: Any = None):  # fmt: skip
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
+        self._timed = None
+        if times is not None and _uneven(times):
+            self._open_timed(size, fps, codec, alpha, times)
+            return
         w, h = size
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
                "-pix_fmt", "rgba" if alpha else "rgb24", "-s", f"{w}x{h}",
                "-r", f"{fps or 25:.6g}", "-i", "-", *codec, str(self.tmp)]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
+    def _open_timed(self, size: tuple[int, int], fps: float, codec: list[str], alpha: bool,
+                    times: Any) -> None:  # fmt: skip
+        import av
+
+        webm = "webm" in codec
+        self._times = [float(t) - float(times[0]) for t in times]
+        self._n = 0
+        self._alpha = alpha
+        opts = {} if webm else {"movflags": "+faststart"}
+        self._timed = av.open(str(self.tmp), "w", format="webm" if webm else "mp4", options=opts)
+        st = self._timed.add_stream("libvpx-vp9" if webm else "libx264", rate=round(fps or 25))
+        st.width, st.height = (size[0] + 1) // 2 * 2, (size[1] + 1) // 2 * 2
+        st.pix_fmt = "yuva420p" if alpha else "yuv420p"
+        st.time_base = Fraction(1, _TICKS)
+        st.codec_context.time_base = Fraction(1, _TICKS)
+        st.options = (
+            {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+            if webm
+            else {"crf": "20", "preset": "veryfast"}
+        )
+        self._stream = st
+
+    def _write_timed(self, frame: np.ndarray) -> None:
+        import av
+
+        st = self._stream
+        h, w = frame.shape[:2]
+        if (w, h) != (st.width, st.height):  # even sides, as the ffmpeg pipe pads them
+            frame = np.pad(frame, ((0, st.height - h), (0, st.width - w), (0, 0)))
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, np.uint8),
+                                        format="rgba" if self._alpha else "rgb24")  # fmt: skip
+        t = self._times[min(self._n, len(self._times) - 1)]
+        vf.pts, vf.time_base = round(t * _TICKS), Fraction(1, _TICKS)
+        self._n += 1
+        for pkt in st.encode(vf):
+            self._timed.mux(pkt)
+
     def write(self, frame: np.ndarray) -> None:
         """Append one ``(H, W, 3|4)`` uint8 frame."""
+        if self._timed is not None:
+            self._write_timed(frame)
+            return
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
         except BrokenPipeError:
@@ -64,6 +118,19 @@ class VideoWriter:
 
     def close(self, keep: bool = True) -> None:
         """Finish the file (renamed into place), or drop it with ``keep=False``."""
+        if self._timed is not None:
+            try:
+                if keep:
+                    for pkt in self._stream.encode():
+                        self._timed.mux(pkt)
+            finally:
+                self._timed.close()
+                self._timed = None
+            if keep:
+                os.replace(self.tmp, self.path)
+            elif self.tmp.exists():
+                self.tmp.unlink()
+            return
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
         rc = self.proc.wait()
@@ -73,3 +140,50 @@ class VideoWriter:
             os.replace(self.tmp, self.path)
         elif self.tmp.exists():
             self.tmp.unlink()
+
+
+def _uneven(times: Any) -> bool:
+    """Whether frame times have gaps that differ by more than 1% (variable frame rate)."""
+    gaps = np.diff(np.asarray(times, np.float64))
+    return bool(len(gaps) > 1 and np.ptp(gaps) > 0.01 * max(float(np.median(gaps)), 1e-9))
+
+
+def join_videos(parts: list[str | os.PathLike], dst: str | os.PathLike, repeat: int = 1) -> Path:
+    """Join video files end to end by stream copy (no re-encoding): one long file, fast.
+
+    The parts must share codec, size and frame rate (clips from one camera or cut from one
+    file). Written next to ``dst`` and renamed into place when complete.
+
+    Args:
+        parts: the files, in order.
+        dst: the joined file (MP4 by its extension).
+        repeat: join the list this many times (a long test recording from one clip).
+
+    Raises:
+        ExportError: ffmpeg failed (the message has its words).
+
+    Example:
+        >>> join_videos(["../shared/data/bedroom.mp4"], "long.mp4", repeat=51)  # doctest: +SKIP
+        PosixPath('long.mp4')
+    """
+    import tempfile
+
+    dst = Path(dst)
+    tmp = dst.with_name(dst.name + ".tmp" + dst.suffix)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        for _ in range(int(repeat)):
+            for p in parts:
+                fh.write("file '" + str(Path(p).resolve()).replace("'", "'\\''") + "'\n")
+        listing = fh.name
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", listing,
+           "-c", "copy", "-an", "-movflags", "+faststart", str(tmp)]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True)
+    finally:
+        os.unlink(listing)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        err = done.stderr.decode(errors="replace").strip()[-500:]
+        raise ExportError(f"ffmpeg could not join the videos into {dst}: {err}")
+    os.replace(tmp, dst)
+    return dst

@@ -70,6 +70,7 @@ class SystemInfo:
     sam2_version: str | None = None
     sam2_extension: bool = False
     decord_version: str | None = None
+    pyav_version: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
     cache_dir: str = ""
@@ -169,6 +170,7 @@ def collect(cache: str | None = None) -> SystemInfo:
 
         info.sam2_extension = has_cuda_extension()
     info.decord_version = _version("decord") or _version("eva-decord")
+    info.pyav_version = _version("av")
     info.cache_dir = str(checkpoints.cache_dir(cache))
     info.cached = [r.name for r in checkpoints.list_models(cache) if r.status == "cached"]
     info.findings = diagnose(info)
@@ -263,10 +265,18 @@ def diagnose(info: SystemInfo) -> list[Finding]:
         )
     if info.torch_version is not None and info.sam2_version is None:
         out.append(Finding("error", "sam2 is not installed.", "pip install rf-sam-2"))
-    if info.torch_version is not None and info.decord_version is None:
-        out.append(
-            Finding("error", "decord (video decoding) is not installed.", "pip install decord")
-        )
+    if info.torch_version is not None and info.pyav_version is None:
+        if info.decord_version is None:
+            out.append(Finding("error", "No video decoder is installed.", "pip install av"))
+        else:
+            out.append(
+                Finding(
+                    "warning",
+                    "PyAV (the default video decoder) is not installed: videos open with decord, "
+                    "whose memory grows with the file's length.",
+                    "pip install av",
+                )
+            )
     for gpu in info.gpus:
         if not gpu.bf16:
             out.append(
@@ -319,7 +329,8 @@ def format_info(info: SystemInfo, findings: bool = True) -> str:
         f"   built for CUDA {info.torch_cuda or '-'}   cuda available: {info.cuda_available}",
         f"torchvision {info.torchvision_version or 'NOT INSTALLED'}"
         f"   sam2 (rf-sam-2) {info.sam2_version or 'NOT INSTALLED'}"
-        f"   decord {info.decord_version or 'NOT INSTALLED'}",
+        f"   PyAV {info.pyav_version or 'NOT INSTALLED'}"
+        f"   decord {info.decord_version or 'not installed (optional)'}",
         f"driver      {info.driver_version or '-'}   supports CUDA {info.driver_cuda or '-'}"
         f"   nvidia-smi GPUs: {', '.join(info.nvidia_gpus) or 'none'}",
     ]
