@@ -224,3 +224,33 @@ def test_a_click_reads_the_log_index_once_the_store_once_and_draws_once(engine, 
     app.scrubber.masks_cache.drop()
     again = app.scrubber.mask_png(0)
     assert np.array_equal(drawn.rgba, again.rgba) and (drawn.x, drawn.y) == (again.x, again.y)
+
+
+def test_prompts_from_code_name_their_frame_and_object_wherever_the_user_left_the_app(
+    engine, bedroom
+):
+    """A notebook's scripted cells must not depend on the frame or object the user left."""
+    app = s2.VideoTracker(s2.open_video(bedroom, end=12), engine, save_dir=None, max_width=320)
+    app.click(450, 200)  # the user: object 1 on frame 0, then a second object on frame 7
+    app.new_object()
+    app.show_frame(7)
+    app.scrubber.wait()
+    app.click(300, 100)
+    assert (app.frame_idx, app.editor.obj_id) == (7, 2)
+    app.click(460, 210, frame_idx=0, obj_id=1)  # the notebook's cell
+    assert app.errors == [] and (app.frame_idx, app.editor.obj_id) == (0, 1)
+    assert s2.frame_prompts(app.session.log)[(0, 1)].points == [(450.0, 200.0), (460.0, 210.0)]
+    app.box([100, 100, 300, 300], frame_idx=7, obj_id=2)
+    assert s2.frame_prompts(app.session.log)[(7, 2)].box == pytest.approx([100, 100, 300, 300])
+    with pytest.raises(s2.SessionError, match="There is no object 9"):
+        app.click(10, 10, obj_id=9)
+    app.propagate("both", start=5)  # both ways from frame 5: frame 5 is tracked in each pass
+    assert app.wait(300) and app.errors == []
+    assert "Propagated both over 12 frames" in app.status.value
+    app.scrubber.close()
+
+
+def test_segment_everything_with_the_untrained_model_keeps_its_masks(engine, data_dir):
+    app = s2.ImageSegmenter(read_image(data_dir / "truck.jpg"), engine, save_dir=None)
+    assert app.picker.knobs == {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    assert app.picker.density.value == 8  # a CPU: the small grid

@@ -18,6 +18,9 @@ from ..base.colors import color_of
 from ..base.errors import ExportError
 from ..io.outputs import check_range
 from ..tracking.protocol import SessionLike
+from .quality import quality_table
+
+QUALITY_COLUMNS = ["frame_idx", "obj_id", "iou_prev", "flagged", "why", "severity"]
 
 UNTRAINED_NOTE = "untrained test model: meaningless tracks"
 
@@ -35,7 +38,11 @@ def track_table(
     (predicted), ``area`` (pixels), ``x0 y0 x1 y1`` (box), ``cx cy`` (mask centroid), ``vx vy``
     and ``speed`` (pixels per second, from the previous frame where the object was visible;
     NaN otherwise), and ``overlap_<id>``: the share of this object's pixels that object ``id``
-    also covers. ``df.attrs`` records the video, fps, model and whether it was untrained.
+    also covers; ``time_s`` is the frame's presentation time in the file (variable frame rate
+    video keeps its uneven timing). Where tracking may have gone wrong: ``iou_prev`` (IoU with
+    its own mask on the frame before), ``flagged``, ``why`` and ``severity`` (see
+    :mod:`sam2nb.analysis.quality`). ``df.attrs`` records the video, fps, model and whether it
+    was untrained.
 
     Example:
         >>> _ = sess.run(progress=False)
@@ -49,12 +56,16 @@ def track_table(
 
     ids, frames = check_range(session, obj_ids, start, end)
     fps = float(getattr(session.video, "fps", 0) or 0)
+    times = getattr(session.video, "times", None)  # the file's own (variable rate kept)
+    if times is None or len(times) != len(session.video):
+        times = np.arange(len(session.video)) / fps if fps else None
     rows: list[dict] = []
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):
         recs = {o: r for o, r in session.results.frame(f).items() if o in ids}
         for o, r in recs.items():
             row = {
-                "frame_idx": f, "time_s": f / fps if fps else np.nan, "obj_id": o,
+                "frame_idx": f, "obj_id": o,
+                "time_s": float(times[f]) if times is not None else np.nan,
                 "name": session.objects[o].name, "visible": bool(r.visible),
                 "score": r.score, "iou": np.nan if r.iou is None else r.iou, "area": r.area,
             }  # fmt: skip
@@ -81,24 +92,27 @@ def track_table(
         df = pd.DataFrame(columns=["frame_idx", "time_s", "obj_id", "name", "visible", "score",
                                    "iou", "area", "x0", "y0", "x1", "y1", "cx", "cy"])  # fmt: skip
     df = df.sort_values(["obj_id", "frame_idx"]).reset_index(drop=True)
-    _velocity(df, fps)
+    _velocity(df)
     df = df.sort_values(["frame_idx", "obj_id"]).reset_index(drop=True)
+    if len(df):  # where tracking may have gone wrong (sam2nb.quality_table has the details)
+        q = quality_table(session.results, ids, frames)[QUALITY_COLUMNS]
+        df = df.merge(q, on=["frame_idx", "obj_id"], how="left")
     eng = session.engine
     df.attrs.update(video=session.video.name, fps=fps, model=eng.label,
                     untrained=bool(eng.untrained))  # fmt: skip
     return df
 
 
-def _velocity(df: pd.DataFrame, fps: float) -> None:
+def _velocity(df: pd.DataFrame) -> None:
+    """Pixels per second from the frames' own times (per frame when the times are unknown)."""
     df["vx"] = df["vy"] = df["speed"] = np.nan
     if df.empty:
         return
-    per = 1.0 / fps if fps else 1.0
     for _, g in df.groupby("obj_id"):
         vis = g[g["visible"] & g["cx"].notna()]
         if len(vis) < 2:
             continue
-        dt = vis["frame_idx"].diff() * per
+        dt = vis["time_s"].diff() if vis["time_s"].notna().all() else vis["frame_idx"].diff()
         vx, vy = vis["cx"].diff() / dt, vis["cy"].diff() / dt
         df.loc[vis.index, "vx"] = vx
         df.loc[vis.index, "vy"] = vy

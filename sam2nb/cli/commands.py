@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_lab)
 
     from ..analysis.evaluate import add_parser as add_jf
+    from ..analysis.quality import add_parser as add_quality
     from .batch import add_parser as add_batch
     from .bench import add_parser as add_bench
     from .everything import add_parser as add_everything
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser(sub)
     add_everything(sub)
     add_jf(sub)
+    add_quality(sub)
     add_bench(sub)
     add_batch(sub)
     return p

@@ -199,19 +199,53 @@ class PromptApp:
     def _after(self, result: FrameResult | None, frame_idx: int | None = None) -> None:
         raise NotImplementedError  # pragma: no cover - each app shows an edit's answer
 
-    def click(self, x: float, y: float, label: int | None = None) -> None:
-        """A click at video pixel ``(x, y)`` on the shown frame (picks a mask while picking)."""
-        if self._picking():
+    def click(
+        self,
+        x: float,
+        y: float,
+        label: int | None = None,
+        *,
+        frame_idx: int | None = None,
+        obj_id: int | None = None,
+    ) -> None:
+        """A click at video pixel ``(x, y)`` on the shown frame (picks a mask while picking).
+
+        Args:
+            x: column in video (image) pixels.
+            y: row in video (image) pixels.
+            label: 1 positive, 0 negative (default: the app's positive/negative toggle).
+            frame_idx: go to this frame first (code that must not depend on where the user
+                left the app); the picker, if open, is closed.
+            obj_id: send the click to this object (selected, as its button does).
+        """
+        if self._aim(frame_idx, obj_id) and self._picking():
             self.picker.toggle(x, y)
             return
         self._edit(self.editor.click, self.frame_idx, x, y, label)
 
-    def box(self, box: list[float]) -> None:
-        """A box ``[x0, y0, x1, y1]`` (video pixels) on the shown frame."""
-        if self._picking():
+    def box(
+        self, box: list[float], *, frame_idx: int | None = None, obj_id: int | None = None
+    ) -> None:
+        """A box ``[x0, y0, x1, y1]`` (video pixels) on the shown frame.
+
+        ``frame_idx`` and ``obj_id`` go to that frame and object first, as for :meth:`click`.
+        """
+        if self._aim(frame_idx, obj_id) and self._picking():
             self.say("A box does nothing while picking masks: click masks, or close the picker.")
             return
         self._edit(self.editor.box, self.frame_idx, box)
+
+    def _aim(self, frame_idx: int | None, obj_id: int | None) -> bool:
+        """Go to the frame and object a prompt from code names; False if it named either."""
+        if frame_idx is None and obj_id is None:
+            return True
+        if self.picker.found is not None:
+            self.picker.close()
+        if frame_idx is not None and int(frame_idx) != self.frame_idx:
+            self.show_frame(int(frame_idx))
+        if obj_id is not None and obj_id != self.editor.obj_id:
+            self.select(obj_id)  # an unknown id: SessionError says how to make it
+        return False
 
     def _picking(self) -> bool:
         found = self.picker.found

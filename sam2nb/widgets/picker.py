@@ -170,6 +170,9 @@ class MaskPicker:
         self.found: AutoMasks | None = None
         self.selected: list[int] = []
         self.knobs: dict[str, Any] = {}
+        if getattr(app.session.engine, "untrained", False):
+            # random weights score every mask low: sam2's two score filters would drop them all
+            self.knobs = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
         self.last_toggle_s = 0.0
         self._disp: list[np.ndarray] = []
         self._colors = mask_colors(0)
@@ -182,7 +185,7 @@ class MaskPicker:
                                 tooltip="find every object on the shown frame")  # fmt: skip
         self.run_btn.on_click(lambda _: self.app.guard(self.run))
         self.density = W.Dropdown(
-            options=[(f"{n} x {n}", n) for n in (8, 16, 32, 64)], value=32 if gpu else 16,
+            options=[(f"{n} x {n}", n) for n in (8, 16, 32, 64)], value=32 if gpu else 8,
             description="points", style={"description_width": "auto"},
             layout=W.Layout(width="150px"),
             tooltip="points per side: more finds smaller objects but takes longer (32 is sam2's)",

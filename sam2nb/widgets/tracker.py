@@ -205,9 +205,10 @@ class VideoTracker(PromptApp):
         if run is not None and not kwargs and run["direction"] == direction:
             going_on = f", going on where the last run stopped (frame {run['last']})"
             self.say(f"Tracking {direction}{going_on}...")
-        next_draw, last = 0.0, None
+        next_draw, last, seen = 0.0, None, set()
         for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
             done, now, last = done + 1, time.perf_counter(), fr
+            seen.add(fr.frame_idx)  # "both" tracks the start frame in each pass
             job.progress(done, total, f"{done} frames, {done / (now - t0):.1f}/s")
             if not self.follow.value:
                 self.scrubber.update(fr)  # drawn if it is the frame shown
@@ -223,7 +224,9 @@ class VideoTracker(PromptApp):
             self.scrubber.show(last.frame_idx)  # where it ended
         stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
-        self.say(f"Propagated {direction} over {done} frames{going_on}{stopped}{saved}.")
+        n = len(seen)
+        self.say(f"Propagated {direction} over {n} frame{'s' if n != 1 else ''}{going_on}"
+                 f"{stopped}{saved}.")  # fmt: skip
 
     def _propagated(self) -> None:
         self._set_running(False)
@@ -267,10 +270,24 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self._job.start()
 
-    def wait(self, timeout: float = 600.0) -> bool:
-        """Block until the propagation and the drawing are done (for scripts and tests)."""
-        if self._job is not None:
-            self._job.wait(timeout)
+    def wait(self, timeout: float = 600.0, progress: bool = True) -> bool:
+        """Block until the propagation and the drawing are done (for scripts and tests).
+
+        With ``progress``, a bar under the cell follows the app's (the app may be scrolled
+        out of view while a cell waits for it).
+        """
+        job = self._job
+        if job is not None and progress and job.running:
+            from tqdm.auto import tqdm
+
+            end = time.monotonic() + timeout
+            with tqdm(total=job.total or None, desc="tracking", unit="frame") as bar:
+                while job.running and time.monotonic() < end:
+                    job.wait(0.25)
+                    bar.total = job.total or bar.total
+                    bar.update(job.done - bar.n)
+        if job is not None:
+            job.wait(timeout)
         return self.scrubber.wait(timeout) and not self.running
 
     def _set_running(self, on: bool) -> None:

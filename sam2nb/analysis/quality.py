@@ -1,0 +1,337 @@
+"""Where tracking went wrong, from what tracking already computed: flags and the worst segments.
+
+No model runs here: every signal comes from the result store (each frame and object's mask as
+RLE, its object score, the model's predicted IoU, area and box). :func:`quality_table` gives
+one row per frame and object with the measures and the flags they raise, each with its reason;
+:func:`worst_segments` merges runs of flagged frames into segments and ranks them, so the worst
+drift is the first thing to look at. ``sam2nb quality FOLDER`` prints the same for a saved
+session.
+
+The flags (thresholds in :class:`QualityRules`, and why those values):
+
+==========  =====================================================================================
+flag        raised when
+==========  =====================================================================================
+low_iou     the model's predicted IoU is below 0.5: it doubts its own mask (sam2 keeps automatic
+            masks only above 0.8; below 0.5 is doubt, not just a loose edge)
+weak        visible, but the object score is below 1.0 (sigmoid 0.73): sam2 calls the object
+            present at a score above 0, so just above 0 is a coin toss
+vanished    visible on the frame before, not on this one (occlusion, or the track was lost)
+appeared    not visible on the frame before, visible on this one (came back: the same object?)
+area        the area changed by more than half (x1.5 up or down) from the frame before
+jump        the box centre moved more than half the object's size (square root of its area) in
+            one frame: real objects rarely do at video frame rates
+shape       the mask overlaps its own mask on the frame before with IoU below 0.5
+swap        the mask overlaps another object's mask of the frame before better than its own (IoU
+            at least 0.5): the two identities may have swapped
+overlap     more than a quarter of the mask is also another object's mask: two tracks on one thing
+==========  =====================================================================================
+
+Temporal flags compare a frame with the frame before it in the video, so they need both tracked;
+masks under 25 pixels are not compared (their area and position are noise). Each flag has a
+weight (``swap`` 3, ``vanished``, ``jump`` and ``shape`` 2, the others 1); a frame's severity is
+the sum, a segment's the sum over its frames.
+
+Example:
+    >>> _ = sess.run(progress=False)
+    >>> q = quality_table(sess.results)
+    >>> q.columns[-4:].tolist()
+    ['flag_overlap', 'flagged', 'why', 'severity']
+    >>> seg = worst_segments(q)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pycocotools import mask as mask_utils
+
+from ..tracking.store import StoreError
+
+WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
+           "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0}  # fmt: skip
+FLAGS = tuple(WEIGHTS)
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """Thresholds of the quality flags (see the module's table for why these values).
+
+    Attributes:
+        low_iou: predicted IoU below this raises ``low_iou``.
+        weak_score: a visible object's score below this raises ``weak``.
+        area_change: relative area change from the frame before above this raises ``area``
+            (0.5: more than x1.5, or less than /1.5).
+        jump: box-centre step over the object's size (sqrt of its area) above this: ``jump``.
+        shape: IoU with its own previous mask below this raises ``shape``.
+        swap: IoU with another object's previous mask at least this, and above its own: ``swap``.
+        overlap: share of the mask that is also another object's above this: ``overlap``.
+        min_area: masks smaller than this many pixels are not compared between frames.
+    """
+
+    low_iou: float = 0.5
+    weak_score: float = 1.0
+    area_change: float = 0.5
+    jump: float = 0.5
+    shape: float = 0.5
+    swap: float = 0.5
+    overlap: float = 0.25
+    min_area: int = 25
+
+
+def _iou(a: dict, b: dict) -> float:
+    return float(mask_utils.iou([a], [b], [0])[0, 0])
+
+
+def _inter(a: dict, b: dict) -> int:
+    return int(mask_utils.area(mask_utils.merge([a, b], intersect=True)))
+
+
+def _centre(box: Any) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def quality_table(
+    results: Any,
+    obj_ids: Iterable[int] | None = None,
+    frames: Iterable[int] | None = None,
+    rules: QualityRules | None = None,
+) -> pd.DataFrame:
+    """One row per (frame, object) with the quality measures and the flags they raise.
+
+    Args:
+        results: a :class:`~sam2nb.ResultStore` (``session.results``), or a session.
+        obj_ids: the objects (default: all in the store).
+        frames: the frames (default: every frame with a result).
+        rules: thresholds (default :class:`QualityRules`).
+
+    Returns:
+        Columns ``frame_idx``, ``obj_id``, ``visible``, ``score``, ``iou``, ``area``,
+        ``area_change`` (relative to the frame before), ``jump`` (centre step over size),
+        ``iou_prev`` (with its own previous mask), ``swap_with`` / ``swap_iou``,
+        ``overlap_with`` / ``overlap_share``, a boolean ``flag_<name>`` per flag, ``flagged`` (the
+        flags raised, comma-separated; not ``flags``, which pandas tables have already),
+        ``why`` (each flag's reason, in words) and
+        ``severity`` (the flags' weights summed).
+
+    Example:
+        >>> q = quality_table(sess.results, obj_ids=[1])
+        >>> set(q.obj_id) <= {1}
+        True
+    """
+    store = getattr(results, "results", results)
+    rules = rules or QualityRules()
+    ids = sorted(store.obj_ids() if obj_ids is None else {int(o) for o in obj_ids})
+    order = sorted(set(store.frames()) if frames is None else {int(f) for f in frames})
+    rows: list[dict] = []
+    prev: dict[int, Any] = {}
+    prev_frame = None
+    for f in order:
+        recs = {o: r for o, r in store.frame(f).items() if o in ids}
+        before = prev if prev_frame == f - 1 else {}
+        for o, r in recs.items():
+            rows.append(_row(f, o, r, recs, before, rules))
+        prev, prev_frame = recs, f
+    cols = ["frame_idx", "obj_id", "visible", "score", "iou", "area", "area_change", "jump",
+            "iou_prev", "swap_with", "swap_iou", "overlap_with", "overlap_share",
+            *(f"flag_{k}" for k in FLAGS),
+            "flagged", "why", "severity"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _row(f: int, o: int, r: Any, recs: dict, before: dict, rules: QualityRules) -> dict:
+    nan = np.nan
+    row: dict[str, Any] = {"frame_idx": f, "obj_id": o, "visible": bool(r.visible),
+                           "score": r.score, "iou": nan if r.iou is None else r.iou,
+                           "area": r.area, "area_change": nan, "jump": nan, "iou_prev": nan,
+                           "swap_with": nan, "swap_iou": nan, "overlap_with": nan,
+                           "overlap_share": 0.0}  # fmt: skip
+    why: dict[str, str] = {}
+    if r.iou is not None and r.iou < rules.low_iou:
+        why["low_iou"] = f"the model's predicted IoU is {r.iou:.2f} (below {rules.low_iou})"
+    if r.visible and r.score < rules.weak_score:
+        why["weak"] = f"object score {r.score:.2f}: barely visible (below {rules.weak_score})"
+    p = before.get(o)
+    if p is not None:
+        if p.visible and not r.visible:
+            why["vanished"] = "not visible after a visible frame"
+        elif r.visible and not p.visible:
+            why["appeared"] = "visible again after a frame where it was not"
+    big = r.area >= rules.min_area
+    if p is not None and big and p.area >= rules.min_area:
+        change = r.area / p.area - 1
+        row["area_change"] = change
+        if max(r.area, p.area) / min(r.area, p.area) > 1 + rules.area_change:
+            why["area"] = f"area changed {change:+.0%} from the frame before"
+        (x0, y0), (x1, y1) = _centre(p.bbox), _centre(r.bbox)
+        row["jump"] = step = float(np.hypot(x1 - x0, y1 - y0) / np.sqrt(p.area))
+        if step > rules.jump:
+            why["jump"] = f"moved {step:.2f} times its size in one frame"
+        row["iou_prev"] = own = _iou(r.rle, p.rle)
+        if own < rules.shape:
+            why["shape"] = f"IoU {own:.2f} with its own mask on the frame before"
+        others = [(_iou(r.rle, q.rle), k) for k, q in before.items()
+                  if k != o and q.area >= rules.min_area]  # fmt: skip
+        if others:
+            best, k = max(others)
+            row["swap_with"], row["swap_iou"] = k, best
+            if best >= rules.swap and best > own:
+                why["swap"] = (f"matches object {k}'s mask on the frame before (IoU {best:.2f}) "
+                               f"better than its own ({own:.2f}): identities swapped?")  # fmt: skip
+    if big:
+        shares = [(_inter(r.rle, q.rle) / r.area, k) for k, q in recs.items()
+                  if k != o and q.area]  # fmt: skip
+        if shares:
+            share, k = max(shares)
+            if share > 0:
+                row["overlap_with"], row["overlap_share"] = k, share
+            if share > rules.overlap:
+                why["overlap"] = f"{share:.0%} of its mask is also object {k}'s"
+    for flag in FLAGS:
+        row[f"flag_{flag}"] = flag in why
+    row["flagged"] = ",".join(why)
+    row["why"] = "; ".join(why.values())
+    row["severity"] = float(sum(WEIGHTS[k] for k in why))
+    return row
+
+
+def worst_segments(
+    quality: pd.DataFrame, obj_id: int | None = None, gap: int = 2, top: int | None = 10
+) -> pd.DataFrame:
+    """Runs of flagged frames per object, merged across gaps of up to ``gap`` frames, worst first.
+
+    Args:
+        quality: :func:`quality_table`'s table.
+        obj_id: only this object (default: all).
+        gap: unflagged frames allowed inside one segment.
+        top: how many segments (None: all).
+
+    Returns:
+        Columns ``obj_id``, ``start``, ``end`` (inclusive), ``frames`` (flagged frames in it),
+        ``severity`` (summed), ``flagged`` (each flag with its count, most frequent first) and
+        ``why`` (the reasons on its worst frame), sorted by severity, then earliest first.
+
+    Example:
+        >>> worst_segments(quality_table(sess.results), top=3).columns.tolist()[:3]
+        ['obj_id', 'start', 'end']
+    """
+    bad = quality[quality["severity"] > 0]
+    if obj_id is not None:
+        bad = bad[bad["obj_id"] == int(obj_id)]
+    segs: list[dict] = []
+    for o, g in bad.sort_values("frame_idx").groupby("obj_id"):
+        run: list[Any] = []
+        for row in g.itertuples():
+            if run and row.frame_idx - run[-1].frame_idx > gap + 1:
+                segs.append(_segment(int(o), run))
+                run = []
+            run.append(row)
+        if run:
+            segs.append(_segment(int(o), run))
+    cols = ["obj_id", "start", "end", "frames", "severity", "flagged", "why"]
+    out = pd.DataFrame(segs, columns=cols)
+    out = out.sort_values(["severity", "start"], ascending=[False, True]).reset_index(drop=True)
+    return out if top is None else out.head(int(top))
+
+
+def _segment(obj_id: int, run: list[Any]) -> dict:
+    counts: dict[str, int] = {}
+    for r in run:
+        for k in str(r.flagged).split(","):
+            counts[k] = counts.get(k, 0) + 1
+    worst = max(run, key=lambda r: r.severity)
+    flags = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return {"obj_id": obj_id, "start": int(run[0].frame_idx), "end": int(run[-1].frame_idx),
+            "frames": len(run), "severity": float(sum(r.severity for r in run)),
+            "flagged": flags, "why": f"frame {worst.frame_idx}: {worst.why}"}  # fmt: skip
+
+
+def quality(
+    session_or_folder: Any,
+    obj_id: int | None = None,
+    rules: QualityRules | None = None,
+    gap: int = 2,
+    top: int | None = 10,
+) -> pd.DataFrame:
+    """The worst segments of a session, or of a saved session folder (no model is loaded).
+
+    Args:
+        session_or_folder: a session, or the folder a session is kept in.
+        obj_id: only this object.
+        rules: thresholds (default :class:`QualityRules`).
+        gap: unflagged frames allowed inside one segment.
+        top: how many segments (None: all).
+
+    Returns:
+        :func:`worst_segments`'s table with a ``name`` column; ``attrs["untrained"]`` says
+        whether the masks came from the untrained test model (its flags are noise).
+
+    Example:
+        >>> quality(sess, top=2).attrs["untrained"]
+        True
+    """
+    names, untrained = {}, False
+    if isinstance(session_or_folder, (str, os.PathLike)):
+        store, names, untrained = _open_folder(Path(session_or_folder))
+    else:
+        store = session_or_folder.results
+        names = {o: t.name for o, t in session_or_folder.objects.items()}
+        untrained = bool(getattr(session_or_folder.engine, "untrained", False))
+    q = quality_table(store, None if obj_id is None else [obj_id], rules=rules)
+    out = worst_segments(q, gap=gap, top=top)
+    out.insert(1, "name", [names.get(o, str(o)) for o in out["obj_id"]])
+    out.attrs.update(untrained=untrained, frames=int(q["frame_idx"].nunique()))
+    return out
+
+
+def _open_folder(folder: Path) -> tuple[Any, dict[int, str], bool]:
+    import json
+
+    from ..tracking.store import ResultStore  # noqa: PLC0415 - only the command line needs it
+
+    meta_file = folder / "session.json"
+    if not meta_file.is_file():
+        raise StoreError(
+            f"{folder} is not a saved session (no session.json): pass the folder a session is "
+            "kept in (the app's save_dir, or `sam2nb track --save-session`)."
+        )
+    meta = json.loads(meta_file.read_text())
+    store = ResultStore.open(folder / meta.get("journal", "results.sqlite"))
+    names = {int(o["obj_id"]): str(o.get("name", o["obj_id"])) for o in meta.get("objects", [])}
+    return store, names, bool(meta.get("untrained"))
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    """``sam2nb quality FOLDER``: print the worst segments of a saved session."""
+    segs = quality(args.folder, obj_id=args.obj, gap=args.gap, top=args.top or None)
+    frames = segs.attrs["frames"]
+    if segs.attrs["untrained"]:
+        print("note: UNTRAINED TEST MODEL: its masks are noise, and so are these flags")
+    if segs.empty:
+        print(f"{frames} frames: no frame flagged")
+        return 0
+    print(f"{frames} frames; the worst segments first (severity: flag weights summed):")
+    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+        print(segs.to_string(index=False))
+    if args.csv:
+        segs.to_csv(args.csv, index=False)
+        print(f"written to {args.csv}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``quality`` on the main parser."""
+    s = sub.add_parser("quality", help="where tracking may have drifted: the worst segments")
+    s.add_argument("folder", help="a saved session's folder (the app's save_dir)")
+    s.add_argument("--obj", type=int, help="only this object id")
+    s.add_argument("--top", type=int, default=10, help="how many segments (0: all)")
+    s.add_argument("--gap", type=int, default=2, help="unflagged frames allowed in a segment")
+    s.add_argument("--csv", help="also write the segments to this CSV file")
+    s.set_defaults(func=cmd_quality)
