@@ -235,8 +235,10 @@ _WIDGETS = {
             "track_table",
         )
     },  # fmt: skip
-    **{name: "analysis.quality" for name in ("QualityRules", "quality", "quality_table",
-                                              "worst_segments")},  # fmt: skip
+    **{
+        name: "analysis.quality"
+        for name in ("QualityRules", "SuspectQueue", "quality", "quality_table", "worst_segments")
+    },  # fmt: skip
     "PromptCanvas": "widgets.canvas",
     "FrameScrubber": "widgets.scrubber",
     "ImageSegmenter": "widgets.apps",

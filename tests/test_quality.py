@@ -25,9 +25,12 @@ def _square(x: int, y: int, size: int) -> np.ndarray:
 
 @pytest.fixture
 def store():
+    return _problems(ResultStore(W, H))
+
+
+def _problems(st):
     """30 frames, 3 objects: 1 grows x4 at frame 10, vanishes for 20..22 and is doubted at 5;
     2 and 3 (two look-alikes) swap places at frame 15."""
-    st = ResultStore(W, H)
     for f in range(30):
         grown = 0 if f < 10 else 5  # x4 in area at frame 10, around the same centre
         one = _square(10 + f // 3 - grown, 10 - grown, 10 + 2 * grown)
@@ -111,3 +114,53 @@ def test_a_real_session_gets_quality_columns_and_the_command_reads_its_folder(
     assert "UNTRAINED TEST MODEL" in out and "8 frames" in out
     assert main(["quality", str(tmp_path)]) == 2  # not a session folder: a clear message
     assert "is not a saved session (no session.json)" in capsys.readouterr().err
+
+
+class _Session:
+    """Just what the queue reads: results and prompted frames."""
+
+    def __init__(self, results):
+        self.results, self.prompts = results, {}
+
+    def prompt_frames(self, obj_id):
+        return self.prompts.get(obj_id, [])
+
+
+def test_the_fix_next_queue_goes_worst_first_and_drops_corrected_segments(store):
+    sess = _Session(store)
+    queue = s2.SuspectQueue(sess)
+    order = [(s["obj_id"], s["start"]) for s in queue.pending()]
+    assert sorted(order[:2]) == [(2, 15), (3, 15)]  # the swap first (severity 7 each)
+    assert order[2:] == [(1, 10), (1, 20), (1, 5)]  # then by severity, earliest first
+    first = queue.next()
+    assert (first["obj_id"], first["start"]) == order[0] and "swapped" in first["why"]
+    sess.prompts[1] = [21]  # the user corrected object 1 inside 20..23
+    queue.refresh()
+    assert [(s["obj_id"], s["start"]) for s in queue.pending()] == [order[1], (1, 10), (1, 5)]
+    while queue.next() is not None:
+        pass
+    assert queue.pending() == [] and queue.flagged(1, 30).nonzero()[0].tolist() == [5, 10, 20, 23]
+    queue.reset()
+    assert len(queue.pending()) == 4  # all but the corrected one
+
+
+def test_fix_next_in_the_tracker_jumps_selects_says_why_and_draws_a_quality_lane(tmp_path):
+    from test_widgets import key
+
+    video = s2.open_video(np.zeros((30, H, W, 3), np.uint8))
+    app = s2.VideoTracker(video, s2.load("test"), save_dir=None, max_width=320)
+    for o in (1, 2, 3):
+        app.session.add_object(o)
+    _problems(app.session.results)
+    seg = app.fix_next()
+    assert (app.frame_idx, app.editor.obj_id) == (15, seg["obj_id"]) and seg["obj_id"] in (2, 3)
+    assert "identities swapped?" in app.status.value and "untrained model" in app.status.value
+    assert app.scrubber.suspects[1].nonzero()[0].tolist() == [5, 10, 20, 23]
+    key(app.canvas.widget, "f")  # the key does the same: the other half of the swap
+    assert app.frame_idx == 15 and app.editor.obj_id == 5 - seg["obj_id"]
+    for want in (10, 20, 5):
+        app.fix_next()
+        assert app.frame_idx == want and app.editor.obj_id == 1
+    assert app.fix_next() is None and "No suspect segment left" in app.status.value
+    assert app.fix_next()["start"] == 15  # and it starts over from the worst
+    app.scrubber.close()

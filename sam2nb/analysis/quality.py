@@ -335,3 +335,71 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--gap", type=int, default=2, help="unflagged frames allowed in a segment")
     s.add_argument("--csv", help="also write the segments to this CSV file")
     s.set_defaults(func=cmd_quality)
+
+
+class SuspectQueue:
+    """The suspect segments of a session to check one by one, worst first ("fix next").
+
+    A segment drops out of the queue once it holds a prompt of its object (the user corrected
+    it) or once :meth:`next` has shown it (seen; :meth:`reset` brings those back). Call
+    :meth:`refresh` after tracking or corrections: the flags are computed again from the
+    results (no model runs).
+
+    Args:
+        session: the session whose results are checked.
+        rules: thresholds (default :class:`QualityRules`).
+        gap: unflagged frames allowed inside one segment.
+
+    Example:
+        >>> q = SuspectQueue(sess)
+        >>> seg = q.next()  # a dict: obj_id, start, end, frames, severity, flagged, why
+        >>> seg is None or seg["start"] <= seg["end"]
+        True
+    """
+
+    def __init__(self, session: Any, rules: QualityRules | None = None, gap: int = 2):
+        self.session, self.rules, self.gap = session, rules or QualityRules(), int(gap)
+        self.seen: set[tuple[int, int]] = set()
+        self.table = pd.DataFrame()
+        self.segments = pd.DataFrame()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Compute the flags and segments again from the session's results."""
+        self.table = quality_table(self.session.results, rules=self.rules)
+        self.segments = worst_segments(self.table, gap=self.gap, top=None)
+
+    def _corrected(self, seg: Any) -> bool:
+        frames = self.session.prompt_frames(int(seg.obj_id))
+        return any(seg.start <= f <= seg.end for f in frames)
+
+    def pending(self) -> list[dict]:
+        """The segments still to check, worst first."""
+        out = []
+        for seg in self.segments.itertuples(index=False):
+            if (int(seg.obj_id), int(seg.start)) in self.seen or self._corrected(seg):
+                continue
+            out.append(seg._asdict())
+        return out
+
+    def next(self) -> dict | None:
+        """The worst segment not yet shown or corrected (marked as shown), or None."""
+        todo = self.pending()
+        if not todo:
+            return None
+        seg = todo[0]
+        self.seen.add((int(seg["obj_id"]), int(seg["start"])))
+        return seg
+
+    def reset(self) -> None:
+        """Bring back the segments already shown."""
+        self.seen.clear()
+
+    def flagged(self, obj_id: int, num_frames: int) -> np.ndarray:
+        """Frames where ``obj_id`` is flagged, as a boolean array (the app's quality lane)."""
+        out = np.zeros(int(num_frames), bool)
+        if len(self.table):
+            f = self.table.loc[(self.table.obj_id == obj_id) & (self.table.severity > 0),
+                               "frame_idx"].to_numpy()  # fmt: skip
+            out[f[f < num_frames]] = True
+        return out

@@ -219,7 +219,7 @@ class PromptCanvas:
         if key == "Escape":
             self._cancel()
             return
-        action = {"n": "negative", "p": "positive", "y": "redo"}.get(k)
+        action = {"n": "negative", "p": "positive", "y": "redo", "f": "fix next"}.get(k)
         if k == "z":
             action = "redo" if shift else "undo"
         elif k.isdigit() and k != "0":

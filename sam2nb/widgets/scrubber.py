@@ -84,6 +84,7 @@ class FrameScrubber:
         self._fresh: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
         self._presence: dict[int, np.ndarray] = {}
         self._tracked: dict[int, np.ndarray] = {}
+        self.suspects: dict[int, np.ndarray] = {}  # frames flagged by the quality check
         self._timeline_t = 0.0
         self.renders = 0
         self.last_render_s = 0.0
@@ -329,8 +330,8 @@ class FrameScrubber:
         """Draw the swimlanes: one lane per object, a red line at the current frame.
 
         Colour where the object is visible, grey where it is tracked but hidden, black ticks
-        where it is prompted. ``prompts`` is :func:`~sam2nb.frame_prompts` of the log, if the
-        caller has it already.
+        where it is prompted, a red underline where the quality check flags it (``suspects``).
+        ``prompts`` is :func:`~sam2nb.frame_prompts` of the log, if the caller has it already.
         """
         now = time.monotonic()
         if not force and now - self._timeline_t < TIMELINE_INTERVAL and self.renders > 1:
@@ -360,6 +361,11 @@ class FrameScrubber:
                     tl.fill_style = hex_color(color_of({o: self.session.objects[o].color}, o))
                     for a, b in runs(vis):
                         tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                sus = self.suspects.get(o)
+                if sus is not None and sus.any():  # the quality lane: a red tick per suspect
+                    tl.fill_style = "#d62728"
+                    for a, b in runs(sus):
+                        tl.fill_rect(a * sx, y + LANE - 3, max((b - a) * sx, 2), 3)
                 tl.fill_style = "#000000"
                 for f, _ in (k for k in prompts if k[1] == o):
                     tl.fill_rect(f * sx, y, max(sx, 2), LANE)

@@ -94,6 +94,13 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self.stop_btn.add_class("sam2nb-stop")
         self.stop_btn.on_click(lambda _: self.stop())
+        self.suspects: Any = None  # the "fix next" queue, made when first asked for
+        self._suspects_stale = True
+        self.fix_btn = W.Button(
+            description="fix next", icon="flag", layout=W.Layout(width="auto"),
+            tooltip="go to the next place where a mask may have drifted, worst first (key f)",
+        )  # fmt: skip
+        self.fix_btn.on_click(lambda _: self.guard(self.fix_next))
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
         self.progress_label = W.Label()
         self.progress_label.add_class("sam2nb-progress")
@@ -118,6 +125,7 @@ class VideoTracker(PromptApp):
                     *self.run_btns.values(),
                     self.stop_btn,
                     self.follow,
+                    self.fix_btn,
                     self.progress,
                     self.progress_label,
                 ),  # fmt: skip
@@ -148,6 +156,7 @@ class VideoTracker(PromptApp):
         self.redo_btn.disabled = not self.editor.can_redo
         if result is None:
             return
+        self._suspects_stale = True  # a correction: the queue is computed again when asked
         self.scrubber.update(result, redraw=False)
         if result.frame_idx != self.frame_idx:
             self.scrubber.show(result.frame_idx)  # undo of an edit on another frame: go there
@@ -224,6 +233,7 @@ class VideoTracker(PromptApp):
             self.scrubber.show(last.frame_idx)  # where it ended
         stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
+        self._refresh_suspects()  # here, in the background: long videos take a while
         n = len(seen)
         self.say(f"Propagated {direction} over {n} frame{'s' if n != 1 else ''}{going_on}"
                  f"{stopped}{saved}.")  # fmt: skip
@@ -231,6 +241,54 @@ class VideoTracker(PromptApp):
     def _propagated(self) -> None:
         self._set_running(False)
         self.scrubber.draw_timeline(force=True)
+
+    # -- fix next ----------------------------------------------------------------------------
+    def _refresh_suspects(self) -> None:
+        from ..analysis.quality import SuspectQueue
+
+        if self.suspects is None:
+            self.suspects = SuspectQueue(self.session)
+        else:
+            self.suspects.refresh()
+        self._suspects_stale = False
+        n = len(self.session.video)
+        self.scrubber.suspects = {o: self.suspects.flagged(o, n) for o in self.session.objects}
+
+    def fix_next(self) -> dict | None:
+        """Go to the next suspect segment, worst first, with its object selected (key ``f``).
+
+        Suspects are runs of frames where the quality flags say a mask may have drifted (see
+        :mod:`sam2nb.analysis.quality`); the status line says why. A segment leaves the queue
+        once shown or once it holds a prompt of its object. Returns the segment, or None.
+        """
+        if self.suspects is None or self._suspects_stale:
+            self._refresh_suspects()
+            self.scrubber.draw_timeline(force=True)
+        seg = self.suspects.next()
+        noise = " (untrained model: these flags are noise)" if self.session.engine.untrained else ""
+        if seg is None:
+            table = self.suspects.table
+            flagged = int((table["severity"] > 0).sum()) if len(table) else 0
+            self.suspects.reset()
+            self.say(f"No suspect segment left to check ({flagged} flagged frames in all){noise}."
+                     " fix next starts over from the worst.")  # fmt: skip
+            return None
+        o, a, b = int(seg["obj_id"]), int(seg["start"]), int(seg["end"])
+        left = len(self.suspects.pending())
+        if o != self.editor.obj_id:
+            self.select(o)
+        self.show_frame(a)
+        name = self.session.objects[o].name
+        span = f"frame {a}" if a == b else f"frames {a}-{b}"
+        self.say(f"Suspect: {name} (object {o}), {span}: {seg['why']}{noise}. Click to correct "
+                 f"it, or fix next (key f) for the next one ({left} more).")  # fmt: skip
+        return seg
+
+    def _key(self, action: str) -> None:
+        if action == "fix next":
+            self.fix_next()
+        else:
+            super()._key(action)
 
     def _show_progress_of(self, what: str, done: int, total: int) -> None:
         self._show_progress(done, total, what)
