@@ -242,8 +242,8 @@ def test_prompts_from_code_name_their_frame_and_object_wherever_the_user_left_th
     assert s2.frame_prompts(app.session.log)[(0, 1)].points == [(450.0, 200.0), (460.0, 210.0)]
     app.box([100, 100, 300, 300], frame_idx=7, obj_id=2)
     assert s2.frame_prompts(app.session.log)[(7, 2)].box == pytest.approx([100, 100, 300, 300])
-    with pytest.raises(s2.SessionError, match="There is no object 9"):
-        app.click(10, 10, obj_id=9)
+    app.click(10, 10, obj_id=9)  # a new id makes the object, as a first click does
+    assert app.errors == [] and 9 in app.session.objects and app.editor.obj_id == 9
     app.propagate("both", start=5)  # both ways from frame 5: frame 5 is tracked in each pass
     assert app.wait(300) and app.errors == []
     assert "Propagated both over 12 frames" in app.status.value

@@ -216,7 +216,8 @@ class PromptApp:
             label: 1 positive, 0 negative (default: the app's positive/negative toggle).
             frame_idx: go to this frame first (code that must not depend on where the user
                 left the app); the picker, if open, is closed.
-            obj_id: send the click to this object (selected, as its button does).
+            obj_id: send the click to this object (selected, as its button does; made if
+                the session has no such object yet, as a first click makes one).
         """
         if self._aim(frame_idx, obj_id) and self._picking():
             self.picker.toggle(x, y)
@@ -244,7 +245,9 @@ class PromptApp:
         if frame_idx is not None and int(frame_idx) != self.frame_idx:
             self.show_frame(int(frame_idx))
         if obj_id is not None and obj_id != self.editor.obj_id:
-            self.select(obj_id)  # an unknown id: SessionError says how to make it
+            if obj_id not in self.editor.session.objects:  # made, as a first click makes one
+                self.editor.session.add_object(int(obj_id))
+            self.select(obj_id)
         return False
 
     def _picking(self) -> bool:
