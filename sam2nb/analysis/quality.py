@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,11 +54,14 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
-from ..tracking.store import StoreError
+from ..tracking.store import ResultStore, StoreError
 
 WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
            "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0}  # fmt: skip
 FLAGS = tuple(WEIGHTS)
+COLUMNS = ["frame_idx", "obj_id", "visible", "score", "iou", "area", "area_change", "jump",
+           "iou_prev", "swap_with", "swap_iou", "overlap_with", "overlap_share",
+           *(f"flag_{k}" for k in FLAGS), "flagged", "why", "severity"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -131,19 +135,29 @@ def quality_table(
     ids = sorted(store.obj_ids() if obj_ids is None else {int(o) for o in obj_ids})
     order = sorted(set(store.frames()) if frames is None else {int(f) for f in frames})
     rows: list[dict] = []
-    prev: dict[int, Any] = {}
-    prev_frame = None
+    prev: tuple[int, dict] = (-2, {})
     for f in order:
         recs = {o: r for o, r in store.frame(f).items() if o in ids}
-        before = prev if prev_frame == f - 1 else {}
-        for o, r in recs.items():
-            rows.append(_row(f, o, r, recs, before, rules))
-        prev, prev_frame = recs, f
-    cols = ["frame_idx", "obj_id", "visible", "score", "iou", "area", "area_change", "jump",
-            "iou_prev", "swap_with", "swap_iou", "overlap_with", "overlap_share",
-            *(f"flag_{k}" for k in FLAGS),
-            "flagged", "why", "severity"]  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+        rows += flag_frame(f, recs, prev, rules)
+        prev = (f, recs)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def flag_frame(
+    frame_idx: int, records: dict, prev: tuple[int, dict], rules: QualityRules | None = None
+) -> list[dict]:
+    """:func:`quality_table`'s rows for one frame (for callers that read the store already).
+
+    Args:
+        frame_idx: the frame.
+        records: ``{obj_id: MaskRecord}`` on it.
+        prev: ``(frame_idx, records)`` of the frame read before it; compared only when it is
+            the frame just before.
+        rules: thresholds (default :class:`QualityRules`).
+    """
+    rules = rules or QualityRules()
+    before = prev[1] if prev[0] == frame_idx - 1 else {}
+    return [_row(frame_idx, o, r, records, before, rules) for o, r in records.items()]
 
 
 def _row(f: int, o: int, r: Any, recs: dict, before: dict, rules: QualityRules) -> dict:
@@ -292,10 +306,6 @@ def quality(
 
 
 def _open_folder(folder: Path) -> tuple[Any, dict[int, str], bool]:
-    import json
-
-    from ..tracking.store import ResultStore  # noqa: PLC0415 - only the command line needs it
-
     meta_file = folder / "session.json"
     if not meta_file.is_file():
         raise StoreError(

@@ -18,7 +18,7 @@ from ..base.colors import color_of
 from ..base.errors import ExportError
 from ..io.outputs import check_range
 from ..tracking.protocol import SessionLike
-from .quality import quality_table
+from .quality import COLUMNS, flag_frame
 
 QUALITY_COLUMNS = ["frame_idx", "obj_id", "iou_prev", "flagged", "why", "severity"]
 
@@ -60,8 +60,12 @@ def track_table(
     if times is None or len(times) != len(session.video):
         times = np.arange(len(session.video)) / fps if fps else None
     rows: list[dict] = []
+    flags: list[dict] = []  # where tracking may have gone wrong (see sam2nb.quality_table)
+    prev: tuple[int, dict] = (-2, {})
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):
         recs = {o: r for o, r in session.results.frame(f).items() if o in ids}
+        flags += flag_frame(f, recs, prev)
+        prev = (f, recs)
         for o, r in recs.items():
             row = {
                 "frame_idx": f, "obj_id": o,
@@ -94,8 +98,8 @@ def track_table(
     df = df.sort_values(["obj_id", "frame_idx"]).reset_index(drop=True)
     _velocity(df)
     df = df.sort_values(["frame_idx", "obj_id"]).reset_index(drop=True)
-    if len(df):  # where tracking may have gone wrong (sam2nb.quality_table has the details)
-        q = quality_table(session.results, ids, frames)[QUALITY_COLUMNS]
+    if len(df):
+        q = pd.DataFrame(flags, columns=COLUMNS)[QUALITY_COLUMNS]
         df = df.merge(q, on=["frame_idx", "obj_id"], how="left")
     eng = session.engine
     df.attrs.update(video=session.video.name, fps=fps, model=eng.label,

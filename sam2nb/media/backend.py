@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +139,17 @@ def even_times(n: int, fps: float) -> np.ndarray:
         [0.0, 0.1, 0.2]
     """
     return np.arange(int(n), dtype=np.float64) / float(fps or 30.0)
+
+
+def uneven(times: Any) -> bool:
+    """Whether frame times have gaps that differ by more than 1% (variable frame rate).
+
+    Example:
+        >>> uneven([0.0, 0.1, 0.2]), uneven([0.0, 0.1, 0.3])
+        (False, True)
+    """
+    gaps = np.diff(np.asarray(times, np.float64))
+    return bool(len(gaps) > 1 and np.ptp(gaps) > 0.01 * max(float(np.median(gaps)), 1e-9))
 
 
 def cut_short(path: Path) -> tuple[int, int] | None:

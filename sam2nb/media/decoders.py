@@ -278,10 +278,9 @@ class PyAVBackend(Backend):
         """A file cut short: keep the frames that decode, found from the last keyframes."""
         good = 0
         for key in self._keys[::-1]:
-            k = int(np.searchsorted(self._pts, key))
+            k = i = int(np.searchsorted(self._pts, key))
             try:
                 self._seek(k)
-                i = k
                 while i < self.num_frames and self._next_frame(i) is not None:
                     self._ok[i] = True
                     i += 1

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..base.errors import VideoError
 from ..base.jobs import first_line
-from .backend import Backend, FrameDecodeError, even_times, fit_size
+from .backend import Backend, FrameDecodeError, even_times, fit_size, uneven
 from .decoders import open_file
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -318,8 +318,7 @@ class VideoSource:
     @property
     def variable_rate(self) -> bool:
         """Whether the gaps between frames differ by more than 1% (variable frame rate)."""
-        gaps = np.diff(self.times)
-        return bool(len(gaps) > 1 and np.ptp(gaps) > 0.01 * max(float(np.median(gaps)), 1e-9))
+        return uneven(self.times)
 
     @property
     def width(self) -> int:

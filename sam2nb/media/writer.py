@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import ExportError
+from .backend import uneven
 
 
 def ffmpeg_exe() -> str:
@@ -56,7 +57,7 @@ class VideoWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self._timed = None
-        if times is not None and _uneven(times):
+        if times is not None and uneven(times):
             self._open_timed(size, fps, codec, alpha, times)
             return
         w, h = size
@@ -140,12 +141,6 @@ class VideoWriter:
             os.replace(self.tmp, self.path)
         elif self.tmp.exists():
             self.tmp.unlink()
-
-
-def _uneven(times: Any) -> bool:
-    """Whether frame times have gaps that differ by more than 1% (variable frame rate)."""
-    gaps = np.diff(np.asarray(times, np.float64))
-    return bool(len(gaps) > 1 and np.ptp(gaps) > 0.01 * max(float(np.median(gaps)), 1e-9))
 
 
 def join_videos(parts: list[str | os.PathLike], dst: str | os.PathLike, repeat: int = 1) -> Path:
