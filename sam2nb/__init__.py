@@ -69,6 +69,8 @@ from .model.checkpoints import (
 )
 from .model.engine import Engine, current, load, unload
 from .model.info import SystemInfo, diagnose, info
+from .tracking.converge import Converge, Settled
+from .tracking.drift import DriftReport, check_drift, drift_scores
 from .tracking.editor import PromptEditor
 from .tracking.everything import AutoMask, AutoMasks, EverythingError, segment_everything
 from .tracking.image import ImagePrediction, segment_image
@@ -179,6 +181,11 @@ __all__ = [
     "ResultStore",
     "Sam2nbError",
     "Session",
+    "Converge",
+    "DriftReport",
+    "check_drift",
+    "drift_scores",
+    "Settled",
     "SessionLike",
     "SessionBusy",
     "SessionError",

@@ -254,3 +254,37 @@ def test_segment_everything_with_the_untrained_model_keeps_its_masks(engine, dat
     app = s2.ImageSegmenter(read_image(data_dir / "truck.jpg"), engine, save_dir=None)
     assert app.picker.knobs == {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
     assert app.picker.density.value == 8  # a CPU: the small grid
+
+
+def test_tracker_retracks_only_what_changed_and_says_what_it_kept(engine, bedroom):
+    app = s2.VideoTracker(s2.open_video(bedroom, end=30), engine, save_dir=None, threaded=False,
+                          max_width=320)  # fmt: skip
+    app.click(450, 200, frame_idx=0, obj_id=1)
+    app.propagate("forward")
+    assert app.errors == [] and len(app.session.results.frames(1)) == 30
+    assert "kept as they were" not in app.status.value  # nothing stored before: all tracked
+    app.click(300, 220, frame_idx=10, obj_id=1, label=0)  # a correction
+    app.propagate("forward")
+    (st,) = app.session.settled
+    assert st.skipped == 29 - st.frame_idx > 0
+    assert f"{st.skipped} frames after {st.frame_idx} kept as they were" in app.status.value
+    app.converge.value = False  # "everything": the next correction re-tracks to the end
+    app.click(320, 230, frame_idx=10, obj_id=1, label=0)
+    app.propagate("forward")
+    assert app.session.settled == [] and "Propagated forward over 20 frames." in app.status.value
+
+
+def test_tracker_drift_check_marks_the_lane_and_says_what_it_found(engine, bedroom):
+    app = s2.VideoTracker(s2.open_video(bedroom, end=12), engine, save_dir=None, threaded=False,
+                          max_width=320)  # fmt: skip
+    app.drift_btn.click()
+    assert "propagate first" in app.status.value  # nothing tracked yet
+    app.click(450, 200, frame_idx=0, obj_id=1)
+    app.propagate("forward")
+    app.drift_btn.click()
+    assert app.errors[1:] == [] and "Drift check of frames 0-11" in app.status.value
+    assert "untrained" in app.status.value and app.progress.value == 12
+    scores = s2.drift_scores(app.session)
+    assert len(scores) == 12
+    drifted = [f for (f, _), v in sorted(scores.items()) if v > 0.5]
+    assert app.scrubber.suspects[1][drifted].all()  # shown in the quality lane

@@ -25,18 +25,21 @@ shape       the mask overlaps its own mask on the frame before with IoU below 0.
 swap        the mask overlaps another object's mask of the frame before better than its own (IoU
             at least 0.5): the two identities may have swapped
 overlap     more than a quarter of the mask is also another object's mask: two tracks on one thing
+drift       a drift check (:func:`sam2nb.check_drift`) tracked back from a later frame and got a
+            mask with IoU below 0.5 against this one (drift score 1 - IoU above 0.5): forward
+            and backward tracking disagree, so one of them lost the object
 ==========  =====================================================================================
 
 Temporal flags compare a frame with the frame before it in the video, so they need both tracked;
 masks under 25 pixels are not compared (their area and position are noise). Each flag has a
-weight (``swap`` 3, ``vanished``, ``jump`` and ``shape`` 2, the others 1); a frame's severity is
-the sum, a segment's the sum over its frames.
+weight (``swap`` 3, ``vanished``, ``jump``, ``shape`` and ``drift`` 2, the others 1); a frame's
+severity is the sum, a segment's the sum over its frames.
 
 Example:
     >>> _ = sess.run(progress=False)
     >>> q = quality_table(sess.results)
     >>> q.columns[-4:].tolist()
-    ['flag_overlap', 'flagged', 'why', 'severity']
+    ['flag_drift', 'flagged', 'why', 'severity']
     >>> seg = worst_segments(q)
 """
 
@@ -54,13 +57,14 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
+from ..tracking.drift import drift_scores
 from ..tracking.store import ResultStore, StoreError
 
 WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
-           "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0}  # fmt: skip
+           "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0, "drift": 2.0}  # fmt: skip
 FLAGS = tuple(WEIGHTS)
 COLUMNS = ["frame_idx", "obj_id", "visible", "score", "iou", "area", "area_change", "jump",
-           "iou_prev", "swap_with", "swap_iou", "overlap_with", "overlap_share",
+           "iou_prev", "swap_with", "swap_iou", "overlap_with", "overlap_share", "drift",
            *(f"flag_{k}" for k in FLAGS), "flagged", "why", "severity"]  # fmt: skip
 
 
@@ -78,6 +82,8 @@ class QualityRules:
         swap: IoU with another object's previous mask at least this, and above its own: ``swap``.
         overlap: share of the mask that is also another object's above this: ``overlap``.
         min_area: masks smaller than this many pixels are not compared between frames.
+        drift: a drift score (1 - IoU with the mask tracked back from a later frame) above
+            this raises ``drift``.
     """
 
     low_iou: float = 0.5
@@ -88,6 +94,7 @@ class QualityRules:
     swap: float = 0.5
     overlap: float = 0.25
     min_area: int = 25
+    drift: float = 0.5
 
 
 def _iou(a: dict, b: dict) -> float:
@@ -120,7 +127,8 @@ def quality_table(
         Columns ``frame_idx``, ``obj_id``, ``visible``, ``score``, ``iou``, ``area``,
         ``area_change`` (relative to the frame before), ``jump`` (centre step over size),
         ``iou_prev`` (with its own previous mask), ``swap_with`` / ``swap_iou``,
-        ``overlap_with`` / ``overlap_share``, a boolean ``flag_<name>`` per flag, ``flagged`` (the
+        ``overlap_with`` / ``overlap_share``, ``drift`` (the drift check's score, NaN where
+        none ran), a boolean ``flag_<name>`` per flag, ``flagged`` (the
         flags raised, comma-separated; not ``flags``, which pandas tables have already),
         ``why`` (each flag's reason, in words) and
         ``severity`` (the flags' weights summed).
@@ -136,15 +144,20 @@ def quality_table(
     order = sorted(set(store.frames()) if frames is None else {int(f) for f in frames})
     rows: list[dict] = []
     prev: tuple[int, dict] = (-2, {})
+    drift = drift_scores(store)
     for f in order:
         recs = {o: r for o, r in store.frame(f).items() if o in ids}
-        rows += flag_frame(f, recs, prev, rules)
+        rows += flag_frame(f, recs, prev, rules, drift)
         prev = (f, recs)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def flag_frame(
-    frame_idx: int, records: dict, prev: tuple[int, dict], rules: QualityRules | None = None
+    frame_idx: int,
+    records: dict,
+    prev: tuple[int, dict],
+    rules: QualityRules | None = None,
+    drift: dict[tuple[int, int], float] | None = None,
 ) -> list[dict]:
     """:func:`quality_table`'s rows for one frame (for callers that read the store already).
 
@@ -154,19 +167,25 @@ def flag_frame(
         prev: ``(frame_idx, records)`` of the frame read before it; compared only when it is
             the frame just before.
         rules: thresholds (default :class:`QualityRules`).
+        drift: drift scores, ``{(frame_idx, obj_id): score}`` (:func:`sam2nb.drift_scores`).
     """
     rules = rules or QualityRules()
     before = prev[1] if prev[0] == frame_idx - 1 else {}
-    return [_row(frame_idx, o, r, records, before, rules) for o, r in records.items()]
+    drift = drift or {}
+    return [_row(frame_idx, o, r, records, before, rules, drift.get((frame_idx, o)))
+            for o, r in records.items()]  # fmt: skip
 
 
-def _row(f: int, o: int, r: Any, recs: dict, before: dict, rules: QualityRules) -> dict:
+def _row(
+    f: int, o: int, r: Any, recs: dict, before: dict, rules: QualityRules, drift: float | None
+) -> dict:
     nan = np.nan
     row: dict[str, Any] = {"frame_idx": f, "obj_id": o, "visible": bool(r.visible),
                            "score": r.score, "iou": nan if r.iou is None else r.iou,
                            "area": r.area, "area_change": nan, "jump": nan, "iou_prev": nan,
                            "swap_with": nan, "swap_iou": nan, "overlap_with": nan,
-                           "overlap_share": 0.0}  # fmt: skip
+                           "overlap_share": 0.0,
+                           "drift": nan if drift is None else drift}  # fmt: skip
     why: dict[str, str] = {}
     if r.iou is not None and r.iou < rules.low_iou:
         why["low_iou"] = f"the model's predicted IoU is {r.iou:.2f} (below {rules.low_iou})"
@@ -208,6 +227,9 @@ def _row(f: int, o: int, r: Any, recs: dict, before: dict, rules: QualityRules) 
                 row["overlap_with"], row["overlap_share"] = k, share
             if share > rules.overlap:
                 why["overlap"] = f"{share:.0%} of its mask is also object {k}'s"
+    if drift is not None and drift > rules.drift:
+        why["drift"] = (f"tracked back from a later frame, the mask there disagrees: drift "
+                        f"{drift:.2f} (1 - IoU)")  # fmt: skip
     for flag in FLAGS:
         row[f"flag_{flag}"] = flag in why
     row["flagged"] = ",".join(why)
@@ -229,7 +251,8 @@ def worst_segments(
 
     Returns:
         Columns ``obj_id``, ``start``, ``end`` (inclusive), ``frames`` (flagged frames in it),
-        ``severity`` (summed), ``flagged`` (each flag with its count, most frequent first) and
+        ``severity`` (summed), ``drift`` (mean drift score over its checked frames, NaN if
+        none was checked), ``flagged`` (each flag with its count, most frequent first) and
         ``why`` (the reasons on its worst frame), sorted by severity, then earliest first.
 
     Example:
@@ -249,7 +272,7 @@ def worst_segments(
             run.append(row)
         if run:
             segs.append(_segment(int(o), run))
-    cols = ["obj_id", "start", "end", "frames", "severity", "flagged", "why"]
+    cols = ["obj_id", "start", "end", "frames", "severity", "drift", "flagged", "why"]
     out = pd.DataFrame(segs, columns=cols)
     out = out.sort_values(["severity", "start"], ascending=[False, True]).reset_index(drop=True)
     return out if top is None else out.head(int(top))
@@ -262,8 +285,10 @@ def _segment(obj_id: int, run: list[Any]) -> dict:
             counts[k] = counts.get(k, 0) + 1
     worst = max(run, key=lambda r: r.severity)
     flags = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    drift = [r.drift for r in run if r.drift == r.drift]  # NaN: not checked
     return {"obj_id": obj_id, "start": int(run[0].frame_idx), "end": int(run[-1].frame_idx),
             "frames": len(run), "severity": float(sum(r.severity for r in run)),
+            "drift": float(np.mean(drift)) if drift else np.nan,
             "flagged": flags, "why": f"frame {worst.frame_idx}: {worst.why}"}  # fmt: skip
 
 

@@ -17,10 +17,11 @@ from pycocotools import mask as mask_utils
 from ..base.colors import color_of
 from ..base.errors import ExportError
 from ..io.outputs import check_range
+from ..tracking.drift import drift_scores
 from ..tracking.protocol import SessionLike
 from .quality import COLUMNS, flag_frame
 
-QUALITY_COLUMNS = ["frame_idx", "obj_id", "iou_prev", "flagged", "why", "severity"]
+QUALITY_COLUMNS = ["frame_idx", "obj_id", "iou_prev", "drift", "flagged", "why", "severity"]
 
 UNTRAINED_NOTE = "untrained test model: meaningless tracks"
 
@@ -62,9 +63,10 @@ def track_table(
     rows: list[dict] = []
     flags: list[dict] = []  # where tracking may have gone wrong (see sam2nb.quality_table)
     prev: tuple[int, dict] = (-2, {})
+    drift = drift_scores(session.results)
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):
         recs = {o: r for o, r in session.results.frame(f).items() if o in ids}
-        flags += flag_frame(f, recs, prev)
+        flags += flag_frame(f, recs, prev, drift=drift)
         prev = (f, recs)
         for o, r in recs.items():
             row = {

@@ -214,7 +214,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--prompts", help="JSON prompt log (a saved session's format)")
     s.add_argument("--out", required=True, help="folder for the PNG masks (00000.png, ...)")
     s.add_argument("--direction", default="both", choices=["forward", "backward", "both"])
-    s.add_argument("--memory", default="auto", choices=["auto", "full", "bounded"])
+    s.add_argument(
+        "--memory", default="bounded", choices=["auto", "full", "bounded"],
+        help="bounded (default): keep only the state tracking reads, flat memory for any length; "
+        "full: keep every frame's state (a batch run takes no corrections, so it gains nothing)",
+    )  # fmt: skip
     s.add_argument(
         "--save-session",
         help=f"keep the session in this folder (default OUT/{SESSION_DIR}); a run that stopped "

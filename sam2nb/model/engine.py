@@ -298,6 +298,8 @@ def load(
         if _CURRENT is not None:  # free the previous model's (GPU) memory before moving in
             _CURRENT.unload()
             _CURRENT, _CURRENT_KEY = None, None
+        if dev.type == "cpu":
+            devmod.return_freed_memory()
         if dev.type == "cuda":
             import torch
 

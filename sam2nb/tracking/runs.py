@@ -88,12 +88,13 @@ class Runs:
         end_f = n - 1 if m is None else min(n - 1, s + m)
         end_b = 0 if m is None else max(0, s - m)
         rest: list[tuple[int, bool, int | None]] = []
+        settled = r.get("settled", [])  # passes that converged: done
         if not r["reverse"]:
-            if last < end_f:
+            if last < end_f and False not in settled:
                 rest.append((last + 1, False, None if m is None else end_f - last - 1))
             if r["direction"] == "both":
                 rest.append((s, True, m))
-        elif last > end_b:
+        elif last > end_b and True not in settled:
             rest.append((last - 1, True, None if m is None else last - 1 - end_b))
         return rest
 
@@ -118,11 +119,21 @@ class Runs:
         self._run = None if not record else dict(record)
 
     # -- the record ------------------------------------------------------------------------
-    def _run_begin(self, s: int, direction: str, max_frames: int | None, going_on: bool) -> None:
+    def _run_begin(
+        self, s: int, direction: str, max_frames: int | None, going_on: bool, converge: Any = None
+    ) -> None:
         if not going_on or self._run is None:
             self._run = {"start": s, "direction": direction, "max_frames": max_frames,
                          "reverse": None, "last": None}  # fmt: skip
+        if converge is not None:
+            self._run["converge"] = converge.to_json()
         self._run_write()
+
+    def _run_settled(self, reverse: bool) -> None:
+        """A pass stopped where it agreed with the stored results: nothing is left of it."""
+        if self._run is not None:
+            self._run["settled"] = sorted({*self._run.get("settled", []), bool(reverse)})
+            self._run_write()
 
     def _run_step(self, f: int, reverse: bool) -> None:
         """A frame finished (inside its commit)."""

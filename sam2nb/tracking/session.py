@@ -21,6 +21,7 @@ from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
+from .converge import Converge, Settled, Watch, record_ious
 from .journal import VideoJournaled
 from .log import (
     AddObject,
@@ -121,6 +122,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         self.dirty: set[int] = set()  # prompted frames not tracked since
         self._pins: set[int] = set()
         self._run: dict | None = None  # the propagation in progress, stopped or killed
+        self.settled: list[Settled] = []  # where the last propagation's passes converged
         self._undo_point: UndoPoint | None = None  # what the last prompt replaced
         self._undo_len = 0
         self._constants_saved = False
@@ -428,12 +430,20 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         stop: Callable[[], bool],
         bar: Any,
         doing: str,
+        watch: Watch | None = None,
     ) -> Iterator[FrameResult]:
         gen = self.predictor.propagate_in_video(
             self.state, start_frame_idx=start, max_frame_num_to_track=max_frames, reverse=reverse
         )
         try:
+            first = True
             while True:
+                # the last frame's features are of no use to the next step: free them before
+                # it computes its own (sam2 replaces them after, so both would be held at once);
+                # the first step may start on the frame just prompted, whose features it reuses
+                if not first:
+                    self.state["cached_features"].clear()
+                first = False
                 try:
                     with (
                         self._ctx(),
@@ -448,10 +458,21 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
                     if err is exc:
                         raise
                     raise err from exc
-                yield self._store_step(frame_idx, obj_ids, masks, ious, reverse)
+                old = self.results.frame(frame_idx) if watch is not None else {}
+                fr = self._store_step(frame_idx, obj_ids, masks, ious, reverse)
+                # the pass's first frame is the prompt it starts from: it agrees by definition
+                settled = (
+                    watch is not None
+                    and frame_idx != start
+                    and watch.agree(record_ious(fr.records, old))
+                )
+                yield fr
                 self._prune(frame_idx)
                 if bar is not None:
                     bar.update(1)
+                if settled:
+                    watch.settled_at = frame_idx
+                    return
                 if stop():
                     return
         finally:
@@ -490,6 +511,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         max_frames: int | None = None,
         stop: Any = None,
         progress: bool = True,
+        converge: Any = None,
     ) -> Iterator[FrameResult]:
         """Track every object from ``start``, yielding each frame as it finishes.
 
@@ -501,6 +523,11 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
             stop: a ``threading.Event`` or callable checked after every frame; the results
                 stay consistent up to the last finished frame (also :meth:`stop`).
             progress: show a ``tqdm.auto`` progress bar.
+            converge: re-track only what changed: ``True`` (or a :class:`sam2nb.Converge`,
+                or ``[iou, frames]``) stops each pass once every object's new mask agrees
+                with the stored one (IoU >= 0.9) on 5 frames in a row; the frames beyond keep
+                their results. :attr:`settled` then says where each pass stopped and how many
+                frames it skipped. Default: track to the end.
 
         Example:
             >>> for fr in sess.propagate(3, "both", max_frames=2, progress=False):
@@ -531,9 +558,13 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         if start is not None:
             start = self._check_frame(start)
         s, passes, going_on = self._plan(start, direction, max_frames)
+        conv = Converge.of(converge)
+        if going_on and converge is None and self._run:  # a stopped run goes on as it began
+            conv = Converge.of(self._run.get("converge"))
         return self._propagate(
-            s, passes, going_on, direction, max_frames, as_stop(stop, SessionError), progress
-        )
+            s, passes, going_on, direction, max_frames, as_stop(stop, SessionError), progress,
+            conv,
+        )  # fmt: skip
 
     def _propagate(
         self,
@@ -544,6 +575,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         max_frames: int | None,
         stop: Callable[[], bool],
         progress: bool,
+        converge: Converge | None,
     ) -> Iterator[FrameResult]:
         from tqdm.auto import tqdm
 
@@ -553,6 +585,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
                 "A propagation is running already: wait for it or call session.stop()."
             )
         self._stop.clear()
+        self.settled = []
         done, last, ran = 0, None, []  # ran: [begin, reverse, max_frames, done, last] a pass
         halt = lambda: stop() or self._stop.is_set()  # noqa: E731
         bar = tqdm(
@@ -565,14 +598,22 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         try:
             self._pins = {s} | {f for f, _, _ in passes}
             with self._tx():
-                self._run_begin(s, direction, max_frames, going_on)
+                self._run_begin(s, direction, max_frames, going_on, converge)
             for begin, reverse, k in passes:
                 self._ensure_window(begin, reverse)
                 ran.append([begin, reverse, k, 0, None])
-                for fr in self._pass(begin, reverse, k, halt, bar, f"tracking from frame {begin}"):
+                watch = converge.watch() if converge is not None else None
+                doing = f"tracking from frame {begin}"
+                for fr in self._pass(begin, reverse, k, halt, bar, doing, watch):
                     done, last = done + 1, fr.frame_idx
                     ran[-1][3:] = [ran[-1][3] + 1, last]
                     yield fr
+                if watch is not None and watch.settled_at is not None:
+                    skipped = self._pass_length(begin, reverse, k) - ran[-1][3]
+                    self.settled.append(Settled(last, reverse, skipped, watch.worst))
+                    bar.total -= skipped
+                    with self._tx():
+                        self._run_settled(reverse)
                 if halt():
                     break
             self.dirty.clear()
@@ -582,9 +623,10 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
             try:
                 with self._tx():
                     self._run_end()
-                    if not going_on:
+                    per_pass = going_on or bool(self.settled)  # replayable as it went
+                    if not per_pass:
                         self._log(Propagate(s, direction, max_frames, done, last))
-                    for begin, reverse, k, n_done, n_last in ran if going_on else ():
+                    for begin, reverse, k, n_done, n_last in ran if per_pass else ():
                         way = "backward" if reverse else "forward"  # one entry a pass: replayable
                         self._log(Propagate(begin, way, k, n_done, n_last))
                     # the prompts' state now holds their memory too

@@ -81,6 +81,13 @@ class VideoTracker(PromptApp):
         self.scrubber.layer_hook = self.picker.layer
         self.follow = W.Checkbox(value=True, description="follow", indent=False,
                                  layout=W.Layout(width="auto"))  # fmt: skip
+        self.converge = W.Checkbox(
+            value=True, description="only what changed", indent=False,
+            layout=W.Layout(width="auto"),
+            tooltip="after a correction, stop re-tracking once every mask agrees with the one "
+            "it replaces (IoU >= 0.9 for 5 frames in a row) and keep the frames beyond; "
+            "untick to re-track to the end",
+        )  # fmt: skip
         self.run_btns = {}
         for label, direction in (("▶ forward", "forward"), ("◀ backward", "backward"),
                                  ("◀▶ both", "both")):  # fmt: skip
@@ -101,6 +108,12 @@ class VideoTracker(PromptApp):
             tooltip="go to the next place where a mask may have drifted, worst first (key f)",
         )  # fmt: skip
         self.fix_btn.on_click(lambda _: self.guard(self.fix_next))
+        self.drift_btn = W.Button(
+            description="check drift", icon="exchange", layout=W.Layout(width="auto"),
+            tooltip="track back from the last tracked frame and compare with the masks: where "
+            "they disagree, the lane turns red (runs in the background; stop stops it)",
+        )  # fmt: skip
+        self.drift_btn.on_click(lambda _: self.guard(self.check_drift))
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
         self.progress_label = W.Label()
         self.progress_label.add_class("sam2nb-progress")
@@ -125,7 +138,9 @@ class VideoTracker(PromptApp):
                     *self.run_btns.values(),
                     self.stop_btn,
                     self.follow,
+                    self.converge,
                     self.fix_btn,
+                    self.drift_btn,
                     self.progress,
                     self.progress_label,
                 ),  # fmt: skip
@@ -190,7 +205,8 @@ class VideoTracker(PromptApp):
     def propagate(self, direction: str = "forward", **kwargs: Any) -> None:
         """Track the objects through the video (in a background thread when threaded).
 
-        Keyword arguments go to :meth:`sam2nb.Session.propagate` (``start``, ``max_frames``).
+        Keyword arguments go to :meth:`sam2nb.Session.propagate` (``start``, ``max_frames``,
+        ``converge``: default from the "only what changed" box).
         """
         if self.running:
             raise RuntimeError("A propagation is running already: stop it or wait.")
@@ -215,6 +231,7 @@ class VideoTracker(PromptApp):
             going_on = f", going on where the last run stopped (frame {run['last']})"
             self.say(f"Tracking {direction}{going_on}...")
         next_draw, last, seen = 0.0, None, set()
+        kwargs = {"converge": self.converge.value, **kwargs}
         for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
             done, now, last = done + 1, time.perf_counter(), fr
             seen.add(fr.frame_idx)  # "both" tracks the start frame in each pass
@@ -236,7 +253,7 @@ class VideoTracker(PromptApp):
         self._refresh_suspects()  # here, in the background: long videos take a while
         n = len(seen)
         self.say(f"Propagated {direction} over {n} frame{'s' if n != 1 else ''}{going_on}"
-                 f"{stopped}{saved}.")  # fmt: skip
+                 f"{stopped}{kept_note(sess.settled)}{saved}.")  # fmt: skip
 
     def _propagated(self) -> None:
         self._set_running(False)
@@ -350,7 +367,8 @@ class VideoTracker(PromptApp):
 
     def _set_running(self, on: bool) -> None:
         for b in (*self.run_btns.values(), self.save_btn, self.export_btn, self.new_btn,
-                  self.undo_btn, self.redo_btn, self.clear_btn):  # fmt: skip
+                  self.undo_btn, self.redo_btn, self.clear_btn, self.drift_btn,
+                  self.fix_btn):  # fmt: skip
             b.disabled = on
         self.stop_btn.disabled = not on
         if not on:
@@ -366,6 +384,48 @@ class VideoTracker(PromptApp):
         out = self.session.save(target)
         self.say(f"Saved to {out}: s2.VideoTracker(video, save_dir='{out}') resumes it.")
         return out
+
+    def check_drift(self, start: int | None = None, end: int | None = None) -> None:
+        """Run a drift check (see :func:`sam2nb.check_drift`) in the background.
+
+        Tracks back from ``end``'s masks (default: the last tracked frame) to ``start`` (the
+        first) with a temporary state; frames where the backward mask disagrees with the
+        stored one get the ``drift`` flag, so they show in the quality lane and in fix next.
+        """
+        from ..tracking.drift import check_drift
+
+        if self.running:
+            raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
+
+        def work(job: Job) -> None:
+            def on_frame(f: int, _scores: dict) -> None:
+                done[0] += 1
+                job.progress(done[0], total, f"drift check: frame {f}")
+
+            rep = check_drift(self.session, start, end, stop=job, progress=False,
+                              on_frame=on_frame)  # fmt: skip
+            self._refresh_suspects()
+            worst = [s for s in self.suspects.pending() if "drift" in s["flagged"]]
+            where = ""
+            if worst:
+                w = worst[0]
+                where = (f"; worst: object {w['obj_id']}, frames {w['start']}-{w['end']} "
+                         "(fix next goes there)")  # fmt: skip
+            self.say(f"{str(rep)[0].upper()}{str(rep)[1:]}{where}.")
+
+        tracked = self.session.results.frames()
+        if not tracked:
+            raise RuntimeError("Nothing is tracked yet: propagate first, then check for drift.")
+        a = tracked[0] if start is None else start
+        b = tracked[-1] if end is None else end
+        done, total = [0], max(b - a + 1, 1)
+        self.say(f"Checking drift: tracking back from frame {b} to {a}...")
+        self._set_running(True)
+        self._job = WidgetJob(
+            work, name="sam2nb-drift", threaded=self.threaded, show_error=self.show_error,
+            on_progress=self._show_progress, on_done=self._propagated,
+        )  # fmt: skip
+        self._job.start()
 
     def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
         """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
@@ -399,3 +459,21 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self._job.start()
         return out
+
+
+def kept_note(settled: list) -> str:
+    """What a propagation that converged skipped, in words ("" if it went to the end).
+
+    Example:
+        >>> from sam2nb import Settled
+        >>> kept_note([Settled(45, False, 154, 0.97)])
+        '; 154 frames after 45 kept as they were (the new masks agreed, IoU >= 0.97)'
+    """
+    parts = []
+    for st in settled:
+        side = "before" if st.reverse else "after"
+        parts.append(f"{st.skipped} frames {side} {st.frame_idx}")
+    if not parts:
+        return ""
+    worst = min(st.worst_iou for st in settled)
+    return f"; {' and '.join(parts)} kept as they were (the new masks agreed, IoU >= {worst:.2f})"

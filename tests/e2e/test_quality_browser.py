@@ -1,0 +1,62 @@
+"""Drift tools in a real browser: track, check drift, fix next, and the quality lane drawn.
+
+Clicks an object, tracks 40 frames with the forward button, runs *check drift* (it tracks back
+in the background while the page stays live), then *fix next*: the scrubber jumps to the worst
+suspect segment and says why. Checks the timeline canvas has the red quality lane drawn and
+takes a screenshot (``SAM2NB_SCREENSHOT_DIR``; ``docs/quality-lane.png`` is the README's).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from test_tracker_browser import CANVAS, HELPERS
+
+from conftest import IDLE, REPORT, write_notebook
+
+# red pixels (the quality lane's colour) along the bottom of object 1's lane, beyond those of
+# the current-frame marker (red too, the whole height: counted on the lane's middle row)
+RED = """() => { const c = document.querySelector('.sam2nb-timeline canvas')
+  || document.querySelector('.sam2nb-timeline');
+  const g = c.getContext('2d'); const red = (y) => { let n = 0;
+    const d = g.getImageData(0, y, c.width, 1).data;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 90 && d[i + 2] < 90) n++;
+    return n; };
+  return red(12) - red(7); }"""
+
+
+def test_check_drift_and_fix_next_in_the_browser(page: Page, lab, bedroom):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    code = f"""import sam2nb as s2
+app = s2.VideoTracker(s2.open_video(r"{bedroom}", end=40), s2.load("test"), save_dir="run-q")
+app.widget"""
+    name = write_notebook(lab["root"], "quality.ipynb", code)
+    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_function(IDLE, arg=name, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    canvas = page.locator(CANVAS)
+    expect(canvas).to_be_visible(timeout=180_000)
+    page.evaluate(HELPERS)
+    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    box = canvas.bounding_box()
+    canvas.click(position={"x": 450 * box["width"] / 960, "y": 200 * box["height"] / 540})
+    status = page.locator(".sam2nb-status")
+    expect(status).to_contain_text("mask area per object", timeout=60_000)
+    page.get_by_role("button", name="▶ forward").click()
+    expect(status).to_contain_text("Propagated forward over 40 frames", timeout=300_000)
+    page.get_by_role("button", name="check drift").click()
+    expect(status).to_contain_text("Checking drift", timeout=10_000)
+    expect(status).to_contain_text("Drift check of frames 0-39", timeout=300_000)
+    expect(status).to_contain_text("untrained")
+    page.get_by_role("button", name="fix next").click()
+    expect(status).to_contain_text("Suspect:", timeout=30_000)
+    page.wait_for_timeout(1000)
+    red = page.evaluate(RED)
+    shots = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"]))
+    shot = shots / "quality-lane.png"
+    page.locator(".sam2nb-app").screenshot(path=shot)
+    REPORT.append(f"drift check and fix next in the browser: status {status.text_content()!r}; "
+                  f"red lane pixels {red}; screenshot {shot}")  # fmt: skip
+    assert red > 0
