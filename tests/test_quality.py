@@ -144,6 +144,15 @@ def test_the_fix_next_queue_goes_worst_first_and_drops_corrected_segments(store)
     assert len(queue.pending()) == 4  # all but the corrected one
 
 
+def test_the_prompts_tracking_started_from_are_not_corrections(store):
+    sess = _Session(store)
+    sess.objects, sess.prompts[1] = {1: None, 2: None, 3: None}, [21]  # a click to start from
+    queue = s2.SuspectQueue(sess)
+    assert (1, 20) in [(s["obj_id"], s["start"]) for s in queue.pending()]
+    sess.prompts[1] = [21, 10]  # a correction on frame 10: that segment goes
+    assert (1, 10) not in [(s["obj_id"], s["start"]) for s in queue.pending()]
+
+
 def test_fix_next_in_the_tracker_jumps_selects_says_why_and_draws_a_quality_lane(tmp_path):
     from test_widgets import key
 

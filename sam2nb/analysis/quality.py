@@ -375,8 +375,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 class SuspectQueue:
     """The suspect segments of a session to check one by one, worst first ("fix next").
 
-    A segment drops out of the queue once it holds a prompt of its object (the user corrected
-    it) or once :meth:`next` has shown it (seen; :meth:`reset` brings those back). Call
+    A segment drops out of the queue once it holds a new prompt of its object (the user
+    corrected it: a prompt made since the queue was made; the prompts tracking started from
+    do not count) or once :meth:`next` has shown it (seen; :meth:`reset` brings those back). Call
     :meth:`refresh` after tracking or corrections: the flags are computed again from the
     results (no model runs).
 
@@ -395,6 +396,8 @@ class SuspectQueue:
     def __init__(self, session: Any, rules: QualityRules | None = None, gap: int = 2):
         self.session, self.rules, self.gap = session, rules or QualityRules(), int(gap)
         self.seen: set[tuple[int, int]] = set()
+        objects = getattr(session, "objects", {})
+        self._prompted = {o: set(session.prompt_frames(o)) for o in objects}  # not corrections
         self.table = pd.DataFrame()
         self.segments = pd.DataFrame()
         self.refresh()
@@ -405,8 +408,9 @@ class SuspectQueue:
         self.segments = worst_segments(self.table, gap=self.gap, top=None)
 
     def _corrected(self, seg: Any) -> bool:
-        frames = self.session.prompt_frames(int(seg.obj_id))
-        return any(seg.start <= f <= seg.end for f in frames)
+        o = int(seg.obj_id)
+        new = set(self.session.prompt_frames(o)) - self._prompted.get(o, set())
+        return any(seg.start <= f <= seg.end for f in new)
 
     def pending(self) -> list[dict]:
         """The segments still to check, worst first."""

@@ -134,40 +134,83 @@ def autocast(device_type: str, dtype: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
 
 
-MMAP_THRESHOLD = 1 << 20  # bytes: larger blocks get pages of their own, returned when freed
+MMAP_THRESHOLD = 1 << 20  # bytes: with SAM2NB_MALLOC=compact, larger blocks get their own pages
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _heap_set = False
+_libc: Any = None
+
+
+def _glibc() -> Any:
+    """glibc, or None (another C library or another system: nothing to tune)."""
+    import ctypes
+    import sys
+
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            try:
+                lib = ctypes.CDLL("libc.so.6")
+                if hasattr(lib, "malloc_trim") and hasattr(lib, "mallopt"):
+                    _libc = lib
+            except OSError:
+                pass
+    return _libc or None
+
+
+def heap_policy() -> str:
+    """How sam2nb keeps a CPU process's heap small: ``$SAM2NB_MALLOC``, default ``"trim"``.
+
+    ``"trim"``: freed memory goes back to the system after each tracking step (free of cost
+    measured here). ``"compact"``: also every block over 1 MB gets pages of its own, returned
+    the moment it is freed: the lowest peak (tiny at 1024 px on CPU: 1,225 MB against 1,414
+    MB), but about 25 % slower, as each large tensor is fresh pages. ``"default"``: glibc as it
+    is.
+
+    Example:
+        >>> heap_policy() in ("trim", "compact", "default")
+        True
+    """
+    import os
+
+    p = os.environ.get("SAM2NB_MALLOC", "trim").strip().lower()
+    return p if p in ("trim", "compact", "default") else "trim"
 
 
 def return_freed_memory(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Make freed tensors leave the process on CPU (glibc): blocks over ``threshold`` are mapped.
+    """With ``SAM2NB_MALLOC=compact``: blocks over ``threshold`` bytes are mapped (glibc).
 
-    glibc raises its own threshold, up to 32 MB, each time a mapped block is freed; after that,
-    a model's activations (a few MB to 100 MB each at 1024 px) are carved from the heap and
-    stay there as fragments when freed, so a CPU run's RSS creeps up by hundreds of MB.
-    Fixing the threshold keeps RSS at what is really held (about 110 MB less between
-    frames, and a lower peak, for the tiny model at 1024 px). It changes no result. Set once
-    per process; ``SAM2NB_MALLOC=default`` leaves glibc as it is.
+    glibc raises its own threshold, up to 32 MB, each time a mapped block is freed; after that
+    a model's activations (a few MB to 100 MB each at 1024 px) are carved from the heap and stay
+    there as fragments when freed. Fixing the threshold keeps RSS at what is really held, at a
+    cost in speed (see :func:`heap_policy`). It changes no result. Set once per process.
 
     Returns:
-        Whether the setting is in force (False off glibc, or when switched off).
+        Whether the setting is in force.
 
     Example:
         >>> return_freed_memory() in (True, False)
         True
     """
-    import ctypes
-    import os
-    import sys
-
     global _heap_set
     if _heap_set:
         return True
-    if not sys.platform.startswith("linux") or os.environ.get("SAM2NB_MALLOC") == "default":
+    lib = _glibc()
+    if lib is None or heap_policy() != "compact":
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        _heap_set = bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
-    except (OSError, AttributeError):  # musl and others: no mallopt
-        return False
+    _heap_set = bool(lib.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
     return _heap_set
+
+
+def trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc; unless ``SAM2NB_MALLOC=default``).
+
+    Called after each tracking step on CPU: a step's activations are freed by then, and without
+    this glibc keeps their pages, so RSS creeps up over a long run.
+
+    Example:
+        >>> trim_heap()
+    """
+    lib = _glibc()
+    if lib is not None and heap_policy() != "default":
+        lib.malloc_trim(0)

@@ -21,6 +21,7 @@ from ..media.frames import FrameStream
 from ..media.video import VideoSource, open_video
 from ..model import adapter as S
 from ..model import engine as modelmod
+from ..model.device import trim_heap
 from .converge import Converge, Settled, Watch, record_ious
 from .journal import VideoJournaled
 from .log import (
@@ -129,6 +130,7 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         self._busy = threading.Lock()
         self._stop = threading.Event()
         self._iou = S.recorder(self.predictor)
+        self._trim = getattr(getattr(engine, "device", None), "type", "cpu") == "cpu"
         self.state = self._init_state(offload_state)
         self._progress: list[Callable[[str, int, int], None]] = []
         if folder is not None:
@@ -468,6 +470,8 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
                 )
                 yield fr
                 self._prune(frame_idx)
+                if self._trim:
+                    trim_heap()  # the step's activations are freed: their pages go back
                 if bar is not None:
                     bar.update(1)
                 if settled:

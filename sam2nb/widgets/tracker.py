@@ -296,8 +296,9 @@ class VideoTracker(PromptApp):
             self.select(o)
         self.show_frame(a)
         name = self.session.objects[o].name
+        name = name if name == f"object {o}" else f"{name} (object {o})"
         span = f"frame {a}" if a == b else f"frames {a}-{b}"
-        self.say(f"Suspect: {name} (object {o}), {span}: {seg['why']}{noise}. Click to correct "
+        self.say(f"Suspect: {name}, {span}: {seg['why']}{noise}. Click to correct "
                  f"it, or fix next (key f) for the next one ({left} more).")  # fmt: skip
         return seg
 

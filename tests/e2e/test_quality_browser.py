@@ -56,7 +56,10 @@ app.widget"""
     red = page.evaluate(RED)
     shots = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"]))
     shot = shots / "quality-lane.png"
-    page.locator(".sam2nb-app").screenshot(path=shot)
+    app, said = page.locator(".sam2nb-app").bounding_box(), status.bounding_box()
+    bottom = said["y"] + said["height"] + 4  # the picture, the lane, the buttons and the status
+    page.screenshot(path=shot, clip={"x": app["x"], "y": app["y"], "width": app["width"],
+                                     "height": bottom - app["y"]})  # fmt: skip
     REPORT.append(f"drift check and fix next in the browser: status {status.text_content()!r}; "
                   f"red lane pixels {red}; screenshot {shot}")  # fmt: skip
     assert red > 0
