@@ -60,8 +60,9 @@ def engine():
     return s2.load("test")
 
 
-def _tracked(engine, bedroom, folder=None) -> s2.Session:
-    sess = s2.Session(s2.open_video(bedroom, end=END), engine, memory="full", folder=folder)
+def _tracked(engine, bedroom, folder=None, end=END) -> s2.Session:
+    """Two objects clicked on frame 0 of the first ``end`` frames, tracked forward."""
+    sess = s2.Session(s2.open_video(bedroom, end=end), engine, memory="full", folder=folder)
     sess.add_object()
     sess.add_points(0, 1, [(450, 200)], [1])
     sess.add_object()

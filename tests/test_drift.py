@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_converge import _rles, _tracked
 
 import sam2nb as s2
 from sam2nb.tracking.drift import DRIFT_SQL
@@ -39,25 +40,10 @@ def engine():
     return s2.load("test")
 
 
-def _tracked(engine, bedroom, folder=None) -> s2.Session:
-    sess = s2.Session(s2.open_video(bedroom, end=END), engine, folder=folder)
-    sess.add_object()
-    sess.add_points(0, 1, [(450, 200)], [1])
-    sess.add_object()
-    sess.add_points(0, 2, [(200, 250)], [1])
-    sess.run(progress=False)
-    return sess
-
-
-def _rles(sess) -> dict:
-    return {(f, o): r.rle["counts"] for f in sess.results.frames()
-            for o, r in sess.results.frame(f).items()}  # fmt: skip
-
-
 @pytest.mark.slow
 def test_drift_check_scores_each_frame_and_leaves_the_session_as_it_was(engine, bedroom, tmp_path):
-    sess, twin = _tracked(engine, bedroom, tmp_path / "s"), _tracked(engine, bedroom)
-    before = _rles(sess)
+    sess, twin = _tracked(engine, bedroom, tmp_path / "s", END), _tracked(engine, bedroom, end=END)
+    before = _rles(sess, range(END))
     seen = []
     rep = s2.check_drift(sess, progress=False, on_frame=lambda f, sc: seen.append(f))
     assert (rep.start, rep.end, rep.frames) == (0, END - 1, END) and not rep.stopped
@@ -68,7 +54,7 @@ def test_drift_check_scores_each_frame_and_leaves_the_session_as_it_was(engine, 
     # the seeds themselves: sam2 takes a mask prompt at a quarter of its input size (64 px for
     # the test model), so even the seed frame comes back a little changed
     assert max(rep.scores[(END - 1, o)] for o in rep.obj_ids) < 0.3
-    assert _rles(sess) == before
+    assert _rles(sess, range(END)) == before
     assert s2.drift_scores(sess.results) == pytest.approx(rep.scores)
     q = s2.quality_table(sess)
     got = {(r.frame_idx, r.obj_id): r.drift for r in q.itertuples()}
@@ -79,7 +65,7 @@ def test_drift_check_scores_each_frame_and_leaves_the_session_as_it_was(engine, 
     for s in (sess, twin):
         s.add_points(8, 1, [(300, 220)], [0])
         s.run(8, progress=False)
-    assert _rles(sess) == _rles(twin)
+    assert _rles(sess, range(END)) == _rles(twin, range(END))
     sess.close()
     # kept with the session: a resume shows the scores of the frames whose masks did not change
     again = s2.load_session(tmp_path / "s", engine=engine)
@@ -92,7 +78,7 @@ def test_drift_check_scores_each_frame_and_leaves_the_session_as_it_was(engine, 
 
 @pytest.mark.slow
 def test_a_stopped_drift_check_keeps_what_it_scored(engine, bedroom):
-    sess = _tracked(engine, bedroom)
+    sess = _tracked(engine, bedroom, end=END)
     n = []
     rep = s2.check_drift(sess, 4, 12, obj_ids=[2], progress=False,
                          stop=lambda: len(n) >= 3, on_frame=lambda f, sc: n.append(f))  # fmt: skip

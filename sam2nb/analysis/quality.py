@@ -58,7 +58,7 @@ import pandas as pd
 from pycocotools import mask as mask_utils
 
 from ..tracking.drift import drift_scores
-from ..tracking.store import ResultStore, StoreError
+from ..tracking.store import ResultStore, StoreError, rle_iou
 
 WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
            "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0, "drift": 2.0}  # fmt: skip
@@ -95,10 +95,6 @@ class QualityRules:
     overlap: float = 0.25
     min_area: int = 25
     drift: float = 0.5
-
-
-def _iou(a: dict, b: dict) -> float:
-    return float(mask_utils.iou([a], [b], [0])[0, 0])
 
 
 def _inter(a: dict, b: dict) -> int:
@@ -207,10 +203,10 @@ def _row(
         row["jump"] = step = float(np.hypot(x1 - x0, y1 - y0) / np.sqrt(p.area))
         if step > rules.jump:
             why["jump"] = f"moved {step:.2f} times its size in one frame"
-        row["iou_prev"] = own = _iou(r.rle, p.rle)
+        row["iou_prev"] = own = rle_iou(r.rle, p.rle)
         if own < rules.shape:
             why["shape"] = f"IoU {own:.2f} with its own mask on the frame before"
-        others = [(_iou(r.rle, q.rle), k) for k, q in before.items()
+        others = [(rle_iou(r.rle, q.rle), k) for k, q in before.items()
                   if k != o and q.area >= rules.min_area]  # fmt: skip
         if others:
             best, k = max(others)

@@ -18,12 +18,11 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pycocotools import mask as mask_utils
-
 from ..base.errors import SessionError
+from .store import rle_iou
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,6 @@ class Watch:
     rule: Converge
     streak: int = 0
     worst: float = 1.0  # the lowest IoU in the current streak
-    ious: list[float] = field(default_factory=list)  # the last frame's, one an object
     settled_at: int | None = None  # the frame the pass stopped after, once it has
 
     def agree(self, ious: list[float | None]) -> bool:
@@ -95,9 +93,9 @@ class Watch:
         Returns:
             Whether the pass may stop after this frame.
         """
-        self.ious = [-1.0 if v is None else float(v) for v in ious]
-        if self.ious and min(self.ious) >= self.rule.iou:
-            self.worst = min(self.ious) if self.streak == 0 else min(self.worst, *self.ious)
+        low = min((-1.0 if v is None else float(v) for v in ious), default=-1.0)
+        if low >= self.rule.iou:
+            self.worst = low if self.streak == 0 else min(self.worst, low)
             self.streak += 1
         else:
             self.streak, self.worst = 0, 1.0
@@ -119,7 +117,7 @@ def record_ious(new: dict, old: dict) -> list[float | None]:
         elif rec.area == 0 or prev.area == 0:
             out.append(0.0)
         else:
-            out.append(float(mask_utils.iou([rec.rle], [prev.rle], [0])[0, 0]))
+            out.append(rle_iou(rec.rle, prev.rle))
     return out
 
 

@@ -77,7 +77,7 @@ class DriftReport:
         tag = " (untrained model: noise)" if self.untrained else ""
         per = ", ".join(f"object {o}: {v:.2f}" for o, v in self.per_object().items())
         cut = ", stopped" if self.stopped else ""
-        return (f"drift check of frames {self.start}-{self.end} ({self.frames} tracked back in "
+        return (f"Drift check of frames {self.start}-{self.end} ({self.frames} tracked back in "
                 f"{self.seconds:.1f} s{cut}): mean drift {per or 'none'}{tag}")  # fmt: skip
 
 
@@ -95,6 +95,23 @@ def drift_scores(results: Any) -> dict[tuple[int, int], float]:
         "m.frame_idx = d.frame_idx AND m.obj_id = d.obj_id AND m.area = d.area"
     )
     return {(int(f), int(o)): float(s) for f, o, s in rows}
+
+
+def drift_span(session: Any, start: int | None = None, end: int | None = None) -> tuple[int, int]:
+    """The frames a drift check covers: ``(start, end)``, by default the tracked ones.
+
+    Example:
+        >>> drift_span(sess)  # doctest: +SKIP
+        (0, 7)
+    """
+    tracked = session.results.frames()
+    if not tracked:
+        raise SessionError("Nothing is tracked yet: propagate first, then check for drift.")
+    a = tracked[0] if start is None else session._check_frame(start)
+    b = tracked[-1] if end is None else session._check_frame(end)
+    if b <= a:
+        raise SessionError(f"A drift check needs end > start (got start={a}, end={b}).")
+    return a, b
 
 
 def check_drift(
@@ -129,13 +146,7 @@ def check_drift(
     from tqdm.auto import tqdm
 
     store = session.results
-    tracked = store.frames()
-    if not tracked:
-        raise SessionError("Nothing is tracked yet: propagate first, then check for drift.")
-    a = tracked[0] if start is None else session._check_frame(start)
-    b = tracked[-1] if end is None else session._check_frame(end)
-    if b <= a:
-        raise SessionError(f"A drift check needs end > start (got start={a}, end={b}).")
+    a, b = drift_span(session, start, end)
     seeds = {o: r for o, r in store.frame(b).items() if r.visible and r.area > 0}
     if obj_ids is not None:
         want = {int(o) for o in obj_ids}
@@ -151,9 +162,9 @@ def check_drift(
         raise SessionBusy("The session is busy (a propagation runs): wait for it or stop it.")
     t0 = time.perf_counter()
     bar = tqdm(total=b - a + 1, desc="drift check", unit="frame", disable=not progress)
+    frames = _track_back(session, seeds, a, b)  # nothing runs until the first frame is asked
     try:
         store.sql_script(DRIFT_SQL)
-        frames = _track_back(session, seeds, a, b)
         for f, scores, areas in frames:
             with store.transaction():  # on disk as the frame finishes
                 store.sql_many(

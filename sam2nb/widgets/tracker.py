@@ -393,7 +393,7 @@ class VideoTracker(PromptApp):
         first) with a temporary state; frames where the backward mask disagrees with the
         stored one get the ``drift`` flag, so they show in the quality lane and in fix next.
         """
-        from ..tracking.drift import check_drift
+        from ..tracking.drift import check_drift, drift_span
 
         if self.running:
             raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
@@ -412,13 +412,9 @@ class VideoTracker(PromptApp):
                 w = worst[0]
                 where = (f"; worst: object {w['obj_id']}, frames {w['start']}-{w['end']} "
                          "(fix next goes there)")  # fmt: skip
-            self.say(f"{str(rep)[0].upper()}{str(rep)[1:]}{where}.")
+            self.say(f"{rep}{where}.")
 
-        tracked = self.session.results.frames()
-        if not tracked:
-            raise RuntimeError("Nothing is tracked yet: propagate first, then check for drift.")
-        a = tracked[0] if start is None else start
-        b = tracked[-1] if end is None else end
+        a, b = drift_span(self.session, start, end)
         done, total = [0], max(b - a + 1, 1)
         self.say(f"Checking drift: tracking back from frame {b} to {a}...")
         self._set_running(True)

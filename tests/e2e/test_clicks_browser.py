@@ -13,9 +13,9 @@ import json
 import time
 
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, _notebook, _wait_log
+from test_tracker_browser import CANVAS, _notebook, _wait_log, open_app
 
-from conftest import IDLE, REPORT
+from conftest import REPORT
 
 # Scroll the notebook so that the picture's top is `gap` px above the window's bottom edge.
 SCROLL = """([sel, gap]) => { const el = document.querySelector(sel);
@@ -47,13 +47,7 @@ def _click(page: Page, root, x: float, y: float, shift: bool = False):
 def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     page.set_viewport_size({"width": 1000, "height": 700})
     name = _notebook(lab["root"], bedroom)
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, arg=name, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    canvas = page.locator(CANVAS)
-    expect(canvas).to_be_visible(timeout=180_000)
-    page.evaluate(HELPERS)
-    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    canvas = open_app(page, lab, name)
     page.wait_for_timeout(500)  # the app has scrolled itself into view
 
     # 1. the picture keeps its shape although its height is capped (70vh of 700 px)

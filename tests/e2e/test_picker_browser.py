@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, _pct, _wait_change
+from test_tracker_browser import CANVAS, _pct, _wait_change, open_app
 
-from conftest import IDLE, REPORT, wait_json, write_notebook
+from conftest import REPORT, wait_json, write_notebook
 
 
 def _notebook(root: Path, video: Path) -> str:
@@ -58,14 +58,8 @@ app.widget"""
 def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     root = lab["root"]
     name = _notebook(root, bedroom)
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, arg=name, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    canvas = page.locator(CANVAS)
-    expect(canvas).to_be_visible(timeout=180_000)
+    canvas = open_app(page, lab, name)
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")
-    page.evaluate(HELPERS)
-    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
 
     page.get_by_role("button", name="segment everything").click()
     found = wait_json(root / "found.json", lambda v: True, timeout=300)

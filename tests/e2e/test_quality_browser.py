@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS
+from test_tracker_browser import open_app
 
-from conftest import IDLE, REPORT, write_notebook
+from conftest import REPORT, write_notebook
 
 # red pixels (the quality lane's colour) along the bottom of object 1's lane, beyond those of
 # the current-frame marker (red too, the whole height: counted on the lane's middle row)
@@ -33,13 +33,8 @@ def test_check_drift_and_fix_next_in_the_browser(page: Page, lab, bedroom):
 app = s2.VideoTracker(s2.open_video(r"{bedroom}", end=40), s2.load("test"), save_dir="run-q")
 app.widget"""
     name = write_notebook(lab["root"], "quality.ipynb", code)
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, arg=name, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    canvas = page.locator(CANVAS)
-    expect(canvas).to_be_visible(timeout=180_000)
-    page.evaluate(HELPERS)
-    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    canvas = open_app(page, lab, name)
+    page.wait_for_timeout(500)  # the app has scrolled itself into view: then measure where to click
     box = canvas.bounding_box()
     canvas.click(position={"x": 450 * box["width"] / 960, "y": 200 * box["height"] / 540})
     status = page.locator(".sam2nb-status")

@@ -14,7 +14,7 @@ import statistics
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from conftest import IDLE, REPORT, wait_json, write_notebook
 
@@ -47,6 +47,18 @@ app.canvas.on_click(_dump)
 app.canvas.on_box(_dump)
 app.widget"""
     return write_notebook(root, name, code)
+
+
+def open_app(page: Page, lab: dict, name: str) -> Locator:
+    """Open notebook ``name``, run it, and wait until the app's picture is drawn; its canvas."""
+    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_function(IDLE, arg=name, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    canvas = page.locator(CANVAS)
+    expect(canvas).to_be_visible(timeout=180_000)
+    page.evaluate(HELPERS)
+    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
+    return canvas
 
 
 KERNEL_RUN = """async (code) => { const w = window.jupyterapp.shell.currentWidget;
@@ -96,15 +108,9 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
             lambda p: received.append((time.perf_counter(), len(p) if p else 0)),
         ),
     )
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, arg=name, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    canvas = page.locator(CANVAS)
-    expect(canvas).to_be_visible(timeout=180_000)
+    canvas = open_app(page, lab, name)
     expect(page.locator(".sam2nb-untrained")).to_be_visible()
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")  # ipycanvas focus()-scroll bug
-    page.evaluate(HELPERS)
-    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
     box = canvas.bounding_box()
     assert abs(box["width"] / box["height"] - 960 / 540) < 0.02  # fitted, aspect kept
 
