@@ -74,6 +74,19 @@ def test_tracker_errors_show_in_the_app(engine, bedroom, tmp_path):
     assert "Nothing to undo" in app.status.value
 
 
+def test_tracker_says_when_there_is_nothing_to_track_and_ends_its_bar(engine, bedroom):
+    app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=False, max_width=320)
+    app.click(225.0, 100.0, frame_idx=0, obj_id=1)
+    app.propagate("backward")  # the first prompt is on frame 0
+    assert app.said == (
+        "Nothing to track backward: the first prompt is on frame 0, with no frame before it."
+    )
+    app.propagate("forward", max_frames=3)
+    assert app.said.startswith("Propagated forward over 4 frames")
+    assert app.progress.value == app.progress.max  # a finished run fills its bar
+    assert app.progress_label.value.startswith("4 frames, ") and "done" in app.progress_label.value
+
+
 def test_image_segmenter_candidates_and_choice(engine, data_dir, tmp_path):
     img = read_image(data_dir / "truck.jpg")
     app = s2.ImageSegmenter(img, engine, max_width=640, save_dir=tmp_path / "img")

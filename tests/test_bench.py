@@ -236,7 +236,7 @@ def test_cli_bench_writes_csv_plots_and_card(bedroom, tmp_path, capsys):
                "--price", "2.5"])  # fmt: skip
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "GPU card" in text and "UNTRAINED" in text and "/video-min 1" in text
+    assert "GPU card" in text and "UNTRAINED" in text and "cost/min 1 obj" in text
     assert (tmp_path / "b_fps.png").stat().st_size > 0
     assert (tmp_path / "b_memory.png").stat().st_size > 0
     rc = main(["bench", "--report", str(out), "--price", "2.5"])
@@ -279,6 +279,7 @@ def test_panel_runs_in_the_background_and_reprices_the_card(bedroom, tmp_path):
     assert [r.side for r in panel.report.rows] == ["official", "sam2nb"]
     assert "UNTRAINED" in panel.table.value and panel.fps_plot.value[:4] == b"\x89PNG"
     assert panel.memory_plot.value[:4] == b"\x89PNG" and "2/hour" in panel.card.value
+    assert panel.fps_plot.layout.display is None and panel.memory_plot.layout.display is None
     panel.price.value = 4.0
     assert "4/hour" in panel.card.value  # the card follows the price; nothing re-runs
     assert panel.progress.value == panel.progress.max == 2

@@ -207,3 +207,61 @@ def test_short_video_propagation_through_sam2(engine, bedroom):
             assert list(ids) == [1] and mask_logits.shape == (1, 1, 540, 960)
             assert torch.isfinite(mask_logits).all()
     assert obj_ids == [1] and frames == [0, 1, 2, 3, 4, 5]
+
+
+def _plain(model):
+    """The model's wrapped modules back to sam2's own forward (returns the wrappers)."""
+    wrapped = []
+    for mod in model.modules():
+        if "forward" in vars(mod):
+            wrapped.append((mod, vars(mod).pop("forward")))
+    return wrapped
+
+
+@pytest.mark.parametrize("limit", [1 << 16, 1 << 20])
+def test_lean_activations_change_no_result(limit):
+    from sam2nb.model import lean
+
+    model = modmod.build_model(modmod.checkpoints.get_spec("test"))
+    assert not _plain(model)  # slicing is load()'s choice, on a CPU
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, model.image_size, model.image_size, generator=g)
+    with torch.inference_mode():
+        want = model.forward_image(x)
+        n = lean.chunk_activations(model, limit=limit)  # small enough to slice at 256 px
+        assert n > 20
+        got = model.forward_image(x)
+        got_again = model.forward_image(x)  # position encodings now come from the cache
+    for key in ("backbone_fpn", "vision_pos_enc"):
+        for a, b, c in zip(want[key], got[key], got_again[key], strict=True):
+            # a sliced 1x1 convolution may differ in the last bit (oneDNN's choice of kernel)
+            assert torch.allclose(a, b, rtol=0, atol=1e-5) and torch.equal(b, c)
+    pos = got_again["vision_pos_enc"][0]
+    cache = model.image_encoder.neck.position_encoding.cache[tuple(pos.shape[-2:])]
+    assert pos.data_ptr() == cache.data_ptr()  # a view of sam2's cache, not a copy
+
+
+def test_load_wraps_the_model_on_a_cpu(engine):
+    assert len(_plain(engine.video_predictor)) > 20  # (the test model's maps stay unsliced)
+    s2.unload()  # unwrapped now: not for reuse
+
+
+def test_lean_slices_really_slice():
+    from sam2nb.model import lean
+
+    seen = []
+    x = torch.arange(64 * 32.0).reshape(1, 64, 8, 4)
+
+    def f(t):
+        seen.append(t.shape[1])
+        return t + 1
+
+    with torch.inference_mode():
+        out = lean._run_in_slices(f, x, 1, 4.0, 1 << 12)
+        assert sum(seen) == 64 and len(seen) == 8 and torch.equal(out, x + 1)
+        seen.clear()
+        assert torch.equal(lean._run_in_slices(f, x, 1, 4.0, 1 << 30), x + 1)
+        assert seen == [64]  # small: one call
+    seen.clear()
+    lean._run_in_slices(f, x, 1, 4.0, 1 << 12)
+    assert seen == [64]  # with autograd on (training), sam2's own path

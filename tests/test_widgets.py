@@ -12,6 +12,7 @@ import sam2nb as s2
 from sam2nb.media.overlay import runs
 from sam2nb.tracking.log import frame_prompts
 from sam2nb.widgets.canvas import BAND_INTERVAL
+from sam2nb.widgets.scrubber import PlayMeter
 
 
 def frontend(widget, content, buffers=()):
@@ -324,3 +325,31 @@ def test_scrubber_newest_request_wins(sess, monkeypatch):
     assert sc.wait(10)
     assert drawn == [0, 5]  # skipped what was overtaken
     sc.close()
+
+
+@pytest.mark.parametrize(
+    ("drawn_per_s", "skipped"), [(30, False), (28, False), (20, True), (5, True)]
+)
+def test_play_meter_measures_the_drawn_rate(drawn_per_s, skipped):
+    m = PlayMeter(30.0)
+    m.start(100.0)
+    for i in range(1, 3 * drawn_per_s + 1):
+        m.drawn(100.0 + i / drawn_per_s)
+    assert m.rate(103.0) == pytest.approx(drawn_per_s, rel=0.1)  # counted in a window
+    assert m.text(103.0) == f"▶ {drawn_per_s}/30 fps"
+    assert m.summary(103.0).startswith(f"played at {drawn_per_s} of 30 frames/s")
+    assert ("skipped to keep time" in m.summary(103.0)) == skipped
+
+
+def test_scrubber_plays_at_the_video_rate_and_says_what_it_draws(sess):
+    sc = s2.FrameScrubber(sess.video, sess, threaded=False)
+    assert sc.play.interval == round(1000 / sess.video.fps)
+    idle = sc.info.value
+    sc.play.playing = True
+    sc.show(3)
+    assert "fps" in sc.info.value and sc.meter.count == 1
+    assert len(sc.info.value) <= len(idle) + 6  # in place of the time: the row does not jump
+    sc.play.playing = False
+    assert sc.info.tooltip.startswith("played at ")  # what the play achieved stays said
+    sc.show(4)
+    assert "fps" not in sc.info.value and sc.info.value.startswith("/ ")

@@ -186,7 +186,9 @@ def _row(
     if r.iou is not None and r.iou < rules.low_iou:
         why["low_iou"] = f"the model's predicted IoU is {r.iou:.2f} (below {rules.low_iou})"
     if r.visible and r.score < rules.weak_score:
-        why["weak"] = f"object score {r.score:.2f}: barely visible (below {rules.weak_score})"
+        why["weak"] = (
+            f"object score {r.score:.2f}: visible (above 0) but weak (below {rules.weak_score})"
+        )
     p = before.get(o)
     if p is not None:
         if p.visible and not r.visible:

@@ -14,6 +14,7 @@ throughput per worker) is printed and saved as ``OUT/summary.csv`` and ``OUT/wor
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import shutil
 import time
@@ -244,11 +245,12 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:  # "local": a new instance even when a `ray start` cluster runs here
             ray.init(
                 address="local", num_cpus=max(_cpus(), workers or 1), include_dashboard=False,
                 log_to_driver=False, object_store_memory=256 * 1024**2,  # small statuses only
+                logging_level=logging.ERROR,  # its start-up notes are not the user's business
             )  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"

@@ -138,7 +138,8 @@ def append_csv(path: str | Path, rows: list[BenchRow], curves: list[BenchCurve] 
             wr.writeheader()
         for r in rows:
             wr.writerow(
-                {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(r).items()}
+                # six significant digits: a card read back from the file gives the same costs
+                {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in asdict(r).items()}
             )
     if curves:
         mpath = out.with_name(out.stem + "_memory.csv")
@@ -348,7 +349,7 @@ class BenchReport:
             lines.append(note)
         head = f"{'setting':<24}" + "".join(f"{f'FPS {k} obj':>11}" for k in ks)
         if price_per_hour is not None:
-            head += "".join(f"{f'/video-min {k}':>14}" for k in ks)
+            head += "".join(f"{f'cost/min {k} obj':>16}" for k in ks)
         head += f"{'A100 (Meta)':>12}"
         lines.append(head)
         for s in self.settings():
@@ -360,13 +361,14 @@ class BenchReport:
                 line += f"{fps:11.1f}" if not math.isnan(fps) else f"{'-':>11}"
                 if price_per_hour is not None:
                     c = cost_per_video_minute(fps, price_per_hour, video_fps)
-                    costs += f"{c:14.4f}" if not math.isnan(c) else f"{'-':>14}"
+                    costs += f"{c:16.4f}" if not math.isnan(c) else f"{'-':>16}"
             ref = OFFICIAL_A100_FPS.get(variant)
             lines.append(line + costs + (f"{ref:12.1f}" if ref else f"{'-':>12}"))
         if price_per_hour is not None:
             lines.append(
-                f"cost per minute of {video_fps:g} fps video at {price_per_hour:g}/hour "
-                "(tracking only; add clicks and export)."
+                f"cost/min: what tracking a minute of {video_fps:g} fps video costs at "
+                f"{price_per_hour:g}/hour for the machine (in the price's currency; tracking "
+                "only: add clicks and export)."
             )
         lines.append("A100 (Meta): published SAM 2.1 FPS, one object, compiled, A100.")
         return "\n".join(lines)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import CheckpointError, ModelError
-from . import adapter, checkpoints
+from . import adapter, checkpoints, lean
 from . import device as devmod
 from .checkpoints import ModelSpec
 
@@ -126,6 +126,8 @@ def build_model(
                 f"The checkpoint does not fit {spec.label}: {problem}. Is it the checkpoint of "
                 "another variant? `sam2nb models` lists which file goes with which variant."
             )
+    if not compile:
+        lean.share_position_encodings(model)
     return model.to(device).eval()
 
 
@@ -272,6 +274,7 @@ def load(
         True
     """
     global _CURRENT, _CURRENT_KEY
+    devmod.huge_pages()  # before torch's first CPU allocation reads it
     spec = checkpoints.get_spec(variant)
     dev, dt = devmod.resolve(device, dtype)
     untrained = spec.untrained or random_weights
@@ -300,6 +303,8 @@ def load(
             _CURRENT, _CURRENT_KEY = None, None
         if dev.type == "cpu":
             devmod.return_freed_memory()
+            if not compile:
+                lean.chunk_activations(model)  # a CPU's memory is the machine's memory
         if dev.type == "cuda":
             import torch
 

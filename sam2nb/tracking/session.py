@@ -168,7 +168,10 @@ class Session(VideoJournaled, MemoryWindow, Runs, FastUndo):
         w, h = self.video.size
         try:
             with self._ctx():
-                return S.init_state(self.predictor, self.frames, w, h, offload_state)
+                state = S.init_state(self.predictor, self.frames, w, h, offload_state)
+            if self._trim:
+                trim_heap()  # frame 0's features are computed: the encoder's activations go back
+            return state
         except Exception as exc:
             self.frames.close()
             raise self._translate(exc, "opening the session") from exc

@@ -87,6 +87,7 @@ class PromptApp:
         self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.status.add_class("sam2nb-status")
+        self.said = ""  # the status line as plain text (``print(app.said)``)
         self.mode = W.ToggleButtons(
             options=[("positive", 1), ("negative", 0)], value=1,
             icons=["plus-circle", "minus-circle"],
@@ -134,11 +135,13 @@ class PromptApp:
     def show_error(self, exc: BaseException) -> None:
         """Show an error in the app (and keep its traceback in :attr:`errors`)."""
         self.errors.append("".join(traceback.format_exception(exc)))
-        msg = html.escape(f"{type(exc).__name__}: {exc}")
+        self.said = f"{type(exc).__name__}: {exc}"
+        msg = html.escape(self.said)
         self.status.value = f'<span style="color:#b00020">{msg}</span>'
 
     def say(self, text: str) -> None:
-        """Show a short message in the app's status line."""
+        """Show a short message in the app's status line (:attr:`said` keeps it as text)."""
+        self.said = text
         self.status.value = html.escape(text)
 
     # -- objects and modes -------------------------------------------------------------------

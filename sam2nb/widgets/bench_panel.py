@@ -98,7 +98,6 @@ class BenchmarkPanel:
         self.report: BenchReport | None = None
         self.errors: list[str] = []
         self._job: Job | None = None  # the run going on (or the last one)
-        lay = W.Layout(width="auto")
         self.variants = W.SelectMultiple(options=VARIANTS, value=variants, rows=5,
                                          description="variants")  # fmt: skip
         self.dtypes = W.SelectMultiple(options=DTYPES, value=("default",), rows=4,
@@ -117,8 +116,9 @@ class BenchmarkPanel:
         self.message = W.HTML("")
         self.table = W.HTML("")
         self.card = W.HTML("")
-        self.fps_plot = W.Image(format="png", layout=lay)
-        self.memory_plot = W.Image(format="png", layout=lay)
+        # an empty image shows as a broken one: each is shown once drawn
+        self.fps_plot = W.Image(format="png", layout=W.Layout(width="auto", display="none"))
+        self.memory_plot = W.Image(format="png", layout=W.Layout(width="auto", display="none"))
         self.run_btn.on_click(lambda _: self._guard(self.run))
         self.stop_btn.on_click(lambda _: self.stop())
         self.price.observe(lambda _: self._draw_card(), "value")
@@ -195,8 +195,10 @@ class BenchmarkPanel:
             return
         self.table.value = f"<pre>{html.escape(str(r))}</pre>"
         self.fps_plot.value = _png(r.plot_fps().figure)
+        self.fps_plot.layout.display = None
         if r.curves:
             self.memory_plot.value = _png(r.plot_memory())
+            self.memory_plot.layout.display = None
         self._draw_card()
 
     def _draw_card(self) -> None:

@@ -283,22 +283,30 @@ class PromptCanvas:
         c.clear()
         prompts, colors, current = self._prompts
         vp = self.viewport
-        r = max(4.0, vp.display_size[0] / 160)
+        # big enough to see when a 960-px picture is shown at half its size, and ringed in
+        # black so that a point or box stays visible on a mask of its own colour
+        r = max(5.0, vp.display_size[0] / 110)
         for o, p in prompts.items():
             col = hex_color(color_of(colors, o))
-            c.line_width = 3 if o == current else 2
+            w = 3 if o == current else 2
             if p.box is not None:
                 x0, y0 = vp.to_display(p.box[0], p.box[1])
                 x1, y1 = vp.to_display(p.box[2], p.box[3])
-                c.stroke_style = col
+                c.line_width, c.stroke_style = w + 2, "#000000"
+                c.stroke_rect(x0, y0, x1 - x0, y1 - y0)
+                c.line_width, c.stroke_style = w, col
                 c.stroke_rect(x0, y0, x1 - x0, y1 - y0)
             for (x, y), lab in zip(p.points, p.labels, strict=False):
                 dx, dy = vp.to_display(x, y)
+                c.fill_style = "#000000"
+                c.fill_circle(dx, dy, r + 2)
                 c.fill_style = col if lab == 1 else "#ffffff"
                 c.stroke_style = "#ffffff" if lab == 1 else col
+                c.line_width = w
                 c.fill_circle(dx, dy, r)
                 c.stroke_circle(dx, dy, r)
                 if lab == 0:  # a minus sign marks a negative click
+                    c.line_width = w + 1
                     c.stroke_line(dx - r * 0.6, dy, dx + r * 0.6, dy)
         if band is not None:
             x0, y0, x1, y1 = band

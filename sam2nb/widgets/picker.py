@@ -195,7 +195,7 @@ class MaskPicker:
             tooltip="stop segment everything (the masks found so far are kept)",
         )  # fmt: skip
         self.stop_btn.on_click(lambda _: self.stop())
-        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="160px"))
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="160px", display="none"))
         self.info = W.Label()
         self.info.add_class("sam2nb-picker-info")
         slider = {"continuous_update": False, "style": {"description_width": "auto"}}
@@ -297,6 +297,7 @@ class MaskPicker:
 
     def _show_progress(self, done: int, total: int, text: str) -> None:
         self.progress.max, self.progress.value = total, done
+        self.progress.layout.display = None
 
     def wait(self, timeout: float = 600.0) -> bool:
         """Block until the run is done (for scripts and tests)."""

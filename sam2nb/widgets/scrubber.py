@@ -38,6 +38,58 @@ from .layout import row
 LANE = 12  # timeline pixels per object
 FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
 TIMELINE_INTERVAL = 0.5  # seconds between timeline redraws while frames stream in
+PLAY_WINDOW = 1.5  # seconds over which Play's drawn rate is measured
+
+
+class PlayMeter:
+    """How many frames per second Play draws, against the rate it plays at.
+
+    Play advances the slider in the browser at the video's frame rate; the kernel draws the
+    newest frame asked for and skips those it had no time for (on purpose: the picture keeps
+    time with the video). The meter shows the rate achieved in place of the frame's time.
+
+    Example:
+        >>> m = PlayMeter(30.0)
+        >>> m.start(0.0)
+        >>> for i in range(1, 16): m.drawn(i / 10)  # 10 frames/s drawn
+        >>> m.text(1.5), m.summary(1.5)
+        ('▶ 10/30 fps', 'played at 10 of 30 frames/s: the others were skipped to keep time')
+    """
+
+    def __init__(self, fps: float):
+        self.fps = float(fps)
+        self.times: collections.deque[float] = collections.deque()
+        self.t0 = 0.0
+        self.count = 0
+
+    def start(self, now: float) -> None:
+        """Play began."""
+        self.times.clear()
+        self.t0, self.count = now, 0
+
+    def drawn(self, now: float) -> None:
+        """A frame was drawn while playing."""
+        self.times.append(now)
+        self.count += 1
+        while self.times and self.times[0] < now - PLAY_WINDOW:
+            self.times.popleft()
+
+    def rate(self, now: float) -> float:
+        """Frames drawn per second over the last :data:`PLAY_WINDOW` seconds (or since start)."""
+        span = max(min(PLAY_WINDOW, now - self.t0), 1 / self.fps)  # from the first frame on
+        n = sum(1 for t in self.times if t > now - span)
+        return min(n / span, self.fps)  # a late burst of queued frames is not a faster play
+
+    def text(self, now: float) -> str:
+        """``"▶ 24/25 fps"``: frames drawn per second of the rate played."""
+        return f"▶ {self.rate(now):.0f}/{self.fps:.0f} fps"
+
+    def summary(self, now: float) -> str:
+        """What the last play achieved, in words (the frame line's tooltip after a play)."""
+        span = now - self.t0
+        r = self.count / span if span > 0 else 0.0
+        skipped = ": the others were skipped to keep time" if r < 0.9 * self.fps else ""
+        return f"played at {r:.0f} of {self.fps:.0f} frames/s{skipped}"
 
 
 class FrameScrubber:
@@ -89,9 +141,11 @@ class FrameScrubber:
         self.renders = 0
         self.last_render_s = 0.0
         n = len(video)
-        self.play = W.Play(
-            min=0, max=n - 1, step=1, interval=max(40, int(1000 / (video.fps or 25)))
-        )
+        interval = max(15, round(1000 / (video.fps or 25)))  # the video's own rate
+        self.play = W.Play(min=0, max=n - 1, step=1, interval=interval,
+                           tooltip="play at the video's frame rate / pause; loop")  # fmt: skip
+        self.meter = PlayMeter(1000 / interval)
+        self.play.observe(self._on_playing, names="playing")
         self.slider = W.IntSlider(
             min=0, max=n - 1, description="frame", continuous_update=True,
             layout=W.Layout(flex="1 1 auto", min_width="200px"),
@@ -237,12 +291,26 @@ class FrameScrubber:
             self.draw_timeline(force=True, prompts=every)
         self.renders += 1
         self.last_render_s = time.perf_counter() - t0
-        self.info.value = self._describe(frame_idx)
+        playing = None
+        if self.play.playing:  # the rate drawn in place of the time: the line keeps its length
+            now = time.monotonic()
+            self.meter.drawn(now)
+            playing = self.meter.text(now)
+        self.info.value = self._describe(frame_idx, playing)
 
-    def _describe(self, f: int) -> str:
+    def _on_playing(self, change: dict) -> None:
+        now = time.monotonic()
+        if change["new"]:
+            self.meter.start(now)
+            self.info.tooltip = "frames drawn per second while playing"
+        elif self.meter.count:
+            self.info.tooltip = self.meter.summary(now)
+
+    def _describe(self, f: int, playing: str | None = None) -> str:
+        """``"/ 199  6.63 s"`` after the slider's own frame number (or Play's rate)."""
         fps = self.video.fps or 0
-        t = f"  {f / fps:.2f} s" if fps else ""
-        return f"{f} / {len(self.video) - 1}{t}"
+        t = f"  {playing}" if playing else (f"  {f / fps:.2f} s" if fps else "")
+        return f"/ {len(self.video) - 1}{t}"
 
     # -- masks and objects -----------------------------------------------------------------
     def rebuild(self) -> None:

@@ -23,7 +23,8 @@ from .apps import PromptApp, banner
 from .background import WidgetJob
 from .layout import row
 
-FOLLOW_SHARE = 0.08  # while tracking, "follow" draws frames in at most this share of the time
+FOLLOW_SHARE = 0.03  # while tracking, "follow" draws frames in at most this share of the time
+FOLLOW_EVERY_S = 1.0  # and at most once a second (the browser draws on the same cores)
 
 
 class VideoTracker(PromptApp):
@@ -114,7 +115,8 @@ class VideoTracker(PromptApp):
             "they disagree, the lane turns red (runs in the background; stop stops it)",
         )  # fmt: skip
         self.drift_btn.on_click(lambda _: self.guard(self.check_drift))
-        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px"))
+        # hidden until a run: an empty bar looks like a broken widget
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px", display="none"))
         self.progress_label = W.Label()
         self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
@@ -232,6 +234,7 @@ class VideoTracker(PromptApp):
             self.say(f"Tracking {direction}{going_on}...")
         next_draw, last, seen = 0.0, None, set()
         kwargs = {"converge": self.converge.value, **kwargs}
+        job.progress(0, total, f"0 of {total} frames")  # not the last run's figures
         for fr in sess.propagate(direction=direction, stop=job, progress=False, **kwargs):
             done, now, last = done + 1, time.perf_counter(), fr
             seen.add(fr.frame_idx)  # "both" tracks the start frame in each pass
@@ -243,15 +246,26 @@ class VideoTracker(PromptApp):
                 self.scrubber.show(fr.frame_idx)
                 # following costs at most FOLLOW_SHARE of the time: drawing competes with
                 # the model for the same cores (every frame is in the timeline meanwhile)
-                next_draw = now + self.scrubber.last_render_s / FOLLOW_SHARE
+                next_draw = now + max(FOLLOW_EVERY_S, self.scrubber.last_render_s / FOLLOW_SHARE)
             else:
                 self.scrubber.update(fr, redraw=False)
         if last is not None and self.follow.value and self.frame_idx != last.frame_idx:
             self.scrubber.show(last.frame_idx)  # where it ended
+        rate = f"{done / (time.perf_counter() - t0):.1f}/s, " if done else ""
+        n = len(seen)  # "both" steps on its start frame twice: frames are counted once
+        if job.is_set():
+            job.progress(done, total, f"{n} frames, {rate}stopped")
+        else:  # full: frames a converged pass kept are done too
+            job.progress(total, total, f"{n} frames, {rate}done")
+        if not n and not job.is_set():
+            p = sess.prompt_frames() or [0]
+            where = {"backward": f"the first prompt is on frame {min(p)}, with no frame before it",
+                     "forward": f"the prompts end on frame {max(p)}, the last one"}  # fmt: skip
+            self.say(f"Nothing to track {direction}: {where.get(direction, 'no frame left')}.")
+            return
         stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
         self._refresh_suspects()  # here, in the background: long videos take a while
-        n = len(seen)
         self.say(f"Propagated {direction} over {n} frame{'s' if n != 1 else ''}{going_on}"
                  f"{stopped}{kept_note(sess.settled)}{saved}.")  # fmt: skip
 
@@ -313,6 +327,7 @@ class VideoTracker(PromptApp):
 
     def _show_progress(self, done: int, total: int, text: str) -> None:
         self.progress.max, self.progress.value = max(total, 1), done
+        self.progress.layout.display = None
         self.progress_label.value = text
 
     def stop(self) -> None:
