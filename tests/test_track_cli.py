@@ -141,3 +141,42 @@ def test_a_video_broken_mid_way_keeps_the_frames_before_and_names_the_fix(
     again = _pngs(out)
     assert again.keys() == kept.keys()
     assert all(np.array_equal(again[k], kept[k]) for k in kept)
+
+
+@pytest.mark.parametrize(
+    ("memory", "env", "loaded", "policy"),
+    [
+        ("bounded", None, False, "compact"),  # a batch run's first model: memory first
+        ("bounded", "trim", False, "trim"),  # SAM2NB_MALLOC decides over it
+        ("full", None, False, "trim"),
+        ("bounded", None, True, "trim"),  # a process that already holds a model keeps its heap
+    ],
+)
+def test_track_prefers_the_compact_heap_for_its_first_model(
+    bedroom, tmp_path, monkeypatch, memory, env, loaded, policy
+):
+    from sam2nb.model import device as devmod
+    from sam2nb.model import engine as modelmod
+
+    class Loaded(Exception):
+        pass
+
+    seen = []
+
+    def load(*args, **kwargs):
+        seen.append(devmod.heap_policy())
+        raise Loaded
+
+    monkeypatch.setattr(modelmod, "load", load)
+    monkeypatch.setattr(modelmod, "current", lambda: object() if loaded else None)
+    if env:
+        monkeypatch.setenv("SAM2NB_MALLOC", env)
+    else:
+        monkeypatch.delenv("SAM2NB_MALLOC", raising=False)
+    try:
+        with pytest.raises(Loaded):
+            main(["track", str(bedroom), "--model", "test", "--point", "0:450,200",
+                  "--out", str(tmp_path), "--memory", memory])  # fmt: skip
+    finally:
+        devmod.prefer_heap("trim")
+    assert seen == [policy]

@@ -299,7 +299,7 @@ def test_scrubber_caches_frames_and_sends_one_message_per_switch(sess, sent):
     sc._timeline_click(sc.timeline.width * 5.5 / 6, 3)
     assert before == 2 and sc.frame_idx == 5
     assert sc.jump(-1) == 0 and sc.jump(-1) is None
-    assert sc.info.value.endswith("(no earlier prompted frame)")  # said, not silent
+    assert sc.info_text.endswith("(no earlier prompted frame)")  # said, not silent
 
 
 @pytest.mark.slow
@@ -344,12 +344,13 @@ def test_play_meter_measures_the_drawn_rate(drawn_per_s, skipped):
 def test_scrubber_plays_at_the_video_rate_and_says_what_it_draws(sess):
     sc = s2.FrameScrubber(sess.video, sess, threaded=False)
     assert sc.play.interval == round(1000 / sess.video.fps)
-    idle = sc.info.value
+    idle = sc.info_text
     sc.play.playing = True
     sc.show(3)
-    assert "fps" in sc.info.value and sc.meter.count == 1
-    assert len(sc.info.value) <= len(idle) + 6  # in place of the time: the row does not jump
+    assert "fps" in sc.info_text and sc.meter.count == 1
+    assert len(sc.info_text) <= len(idle) + 6  # in place of the time: the row does not jump
     sc.play.playing = False
-    assert sc.info.tooltip.startswith("played at ")  # what the play achieved stays said
+    assert sc.info_tip.startswith("played at ")  # what the play achieved stays said
+    assert 'title="played at ' in sc.info.value
     sc.show(4)
-    assert "fps" not in sc.info.value and sc.info.value.startswith("/ ")
+    assert "fps" not in sc.info_text and sc.info_text.startswith("/ ")

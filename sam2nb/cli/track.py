@@ -153,6 +153,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     """
     from ..io.labels import done_frames
     from ..media.video import FrameDecodeError, VideoError, open_video
+    from ..model import device as devmod
     from ..model import engine as modelmod
     from ..tracking.finish import track_to_end
 
@@ -160,6 +161,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     video = open_video(args.video, start=args.start, end=args.end, stride=args.stride,
                        max_side=args.max_side, decoder=args.decoder)  # fmt: skip
     random = args.random_weights and args.model != "test"
+    if args.memory == "bounded" and modelmod.current() is None:  # this process's first model
+        devmod.prefer_heap("compact")  # a batch run's memory first (SAM2NB_MALLOC decides over)
     engine = modelmod.load(args.model, device=args.device, random_weights=random)
     if engine.untrained:
         print(f"note: {engine.label}")
@@ -216,7 +219,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--direction", default="both", choices=["forward", "backward", "both"])
     s.add_argument(
         "--memory", default="bounded", choices=["auto", "full", "bounded"],
-        help="bounded (default): keep only the state tracking reads, flat memory for any length; "
+        help="bounded (default): keep only the state tracking reads, flat memory for any length "
+        "(on a CPU also the compact heap, SAM2NB_MALLOC=compact, unless SAM2NB_MALLOC is set); "
         "full: keep every frame's state (a batch run takes no corrections, so it gains nothing)",
     )  # fmt: skip
     s.add_argument(

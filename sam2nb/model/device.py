@@ -163,9 +163,10 @@ def heap_policy() -> str:
 
     ``"trim"``: freed memory goes back to the system after each tracking step (free of cost
     measured here). ``"compact"``: also every block over 1 MB gets pages of its own, returned
-    the moment it is freed: the lowest peak (tiny at 1024 px on CPU: 1,225 MB against 1,414
-    MB), but about 25 % slower, as each large tensor is fresh pages. ``"default"``: glibc as it
-    is.
+    the moment it is freed: the lowest peak (tiny at 1024 px on CPU, 24 frames: 1,194 MB
+    against 1,308 MB), but about 12 % slower, as each large tensor is fresh pages;
+    ``sam2nb track`` prefers it (:func:`prefer_heap`) when it loads the process's first model.
+    ``"default"``: glibc as it is.
 
     Example:
         >>> heap_policy() in ("trim", "compact", "default")
@@ -173,8 +174,23 @@ def heap_policy() -> str:
     """
     import os
 
-    p = os.environ.get("SAM2NB_MALLOC", "trim").strip().lower()
+    p = os.environ.get("SAM2NB_MALLOC", _preferred).strip().lower()
     return p if p in ("trim", "compact", "default") else "trim"
+
+
+_preferred = "trim"
+
+
+def prefer_heap(policy: str) -> None:
+    """The heap policy when ``$SAM2NB_MALLOC`` is not set (``sam2nb track`` prefers compact).
+
+    Example:
+        >>> prefer_heap("trim")
+    """
+    global _preferred
+    if policy not in ("trim", "compact", "default"):
+        raise ValueError(f"policy must be 'trim', 'compact' or 'default', got {policy!r}")
+    _preferred = policy
 
 
 def return_freed_memory(threshold: int = MMAP_THRESHOLD) -> bool:

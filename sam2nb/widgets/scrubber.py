@@ -152,8 +152,9 @@ class FrameScrubber:
         )  # fmt: skip
         self.play.add_class("sam2nb-play")  # its ■ (back to frame 0) is hidden: ❚❚ pauses
         W.jslink((self.play, "value"), (self.slider, "value"))
-        self.info = W.Label()
+        self.info = W.HTML()  # HTML for its tooltip (a Label puts it on its hidden description)
         self.info.add_class("sam2nb-scrubber-info")
+        self.info_text, self.info_tip = "", ""  # what it says, as plain text
         self.prev_btn = W.Button(description="◀ prompt", tooltip="previous prompted frame")
         self.next_btn = W.Button(description="prompt ▶", tooltip="next prompted frame")
         for b in (self.prev_btn, self.next_btn):
@@ -228,7 +229,7 @@ class FrameScrubber:
             try:
                 self.render(idx)
             except Exception as exc:  # shown, never swallowed
-                self.info.value = f"frame {idx}: {type(exc).__name__}: {exc}"
+                self.say(f"frame {idx}: {type(exc).__name__}: {exc}")
             finally:
                 with self._cond:
                     self._busy = False
@@ -296,15 +297,25 @@ class FrameScrubber:
             now = time.monotonic()
             self.meter.drawn(now)
             playing = self.meter.text(now)
-        self.info.value = self._describe(frame_idx, playing)
+        self.say(self._describe(frame_idx, playing))
+
+    def say(self, text: str, tip: str | None = None) -> None:
+        """Put ``text`` on the frame line (``tip``: its tooltip; None keeps the one it has)."""
+        import html
+
+        self.info_text = text
+        if tip is not None:
+            self.info_tip = tip
+        title = f' title="{html.escape(self.info_tip)}"' if self.info_tip else ""
+        self.info.value = f"<span{title}>{html.escape(text)}</span>"
 
     def _on_playing(self, change: dict) -> None:
         now = time.monotonic()
         if change["new"]:
             self.meter.start(now)
-            self.info.tooltip = "frames drawn per second while playing"
+            self.say(self.info_text, "frames drawn per second while playing")
         elif self.meter.count:
-            self.info.tooltip = self.meter.summary(now)
+            self.say(self.info_text, self.meter.summary(now))
 
     def _describe(self, f: int, playing: str | None = None) -> str:
         """``"/ 199  6.63 s"`` after the slider's own frame number (or Play's rate)."""
@@ -387,7 +398,7 @@ class FrameScrubber:
         cands = [x for x in frames if (x > f if step > 0 else x < f)]
         if not cands:
             where = "later" if step > 0 else "earlier"
-            self.info.value = f"{self._describe(f)}  (no {where} prompted frame)"
+            self.say(f"{self._describe(f)}  (no {where} prompted frame)")
             return None
         target = min(cands) if step > 0 else max(cands)
         self.show(target)

@@ -120,7 +120,7 @@ CSS = """
 .sam2nb-stage { outline: none; touch-action: none; max-width: 100%; line-height: 0; }
 .sam2nb-stage canvas { display: block; }
 .sam2nb-play button:nth-of-type(2) { display: none; }
-.widget-label.sam2nb-scrubber-info { white-space: normal; height: auto; line-height: 1.3; }
+.sam2nb-scrubber-info { white-space: normal; height: auto; line-height: 1.3; }
 """  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat;
 # the frame's line wraps rather than cut what Play says of its rate
 

@@ -232,7 +232,7 @@ _s.close()""",
     assert shown, playing_text
     if drawn < 0.9 * passed:  # then the app says it draws fewer frames than it plays
         assert int(shown[1]) < 0.95 * int(shown[2]), (drawn, passed, playing_text)
-    expect(info).to_have_attribute("title", re.compile("^played at "))
+    expect(info.locator("span")).to_have_attribute("title", re.compile("^played at "))
 
     # a reload: the notebook reopens and the canvas is drawn again from the kernel
     page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
