@@ -37,11 +37,12 @@ def share_position_encodings(model: Any) -> int:
         >>> share_position_encodings(engine.video_predictor)  # doctest: +SKIP
         2
     """
-    from sam2.modeling.position_encoding import PositionEmbeddingSine
-
     n = 0
-    for module in model.modules():
-        if not isinstance(module, PositionEmbeddingSine) or "_pe" in vars(module):
+    for module in model.modules():  # sam2's PositionEmbeddingSine (by shape: only the
+        # adapter and the builder import sam2)
+        if not isinstance(getattr(module, "cache", None), dict) or not hasattr(module, "_pe"):
+            continue
+        if "_pe" in vars(module):  # wrapped already
             continue
         original = module._pe
 
