@@ -11,6 +11,7 @@ render thread draws the newest requested frame and skips the ones it was asked f
 from __future__ import annotations
 
 import collections
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -301,8 +302,6 @@ class FrameScrubber:
 
     def say(self, text: str, tip: str | None = None) -> None:
         """Put ``text`` on the frame line (``tip``: its tooltip; None keeps the one it has)."""
-        import html
-
         self.info_text = text
         if tip is not None:
             self.info_tip = tip
