@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import pytest
 
@@ -234,3 +236,50 @@ def test_progress_without_a_listener_is_counted():
     job.on_progress = lambda *a: got.append(a)
     job.progress(3, 7)
     assert got == [(3, 7, "")]
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_release_workers_ends_the_callers_openmp_pool():
+    """A thread that ran torch keeps OpenMP workers; released, they end (a new op makes them)."""
+    import torch
+
+    from sam2nb.base.openmp import release_workers
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("torch runs on one thread here: no worker pool to end")
+    x = torch.ones(1 << 22)
+    x.add_(1)  # a parallel region: this thread's pool exists now
+    with_pool = _threads()
+    if not release_workers():
+        pytest.skip("torch does not use GNU libgomp here")
+    deadline = time.monotonic() + 5
+    while _threads() > with_pool - (torch.get_num_threads() - 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _threads() == with_pool - (torch.get_num_threads() - 1)
+    x.add_(1)  # and the next operation makes a new pool, with the same result
+    assert _threads() == with_pool and float(x[0]) == 3.0
+
+
+def test_a_threaded_job_ends_the_starting_threads_openmp_pool():
+    """Job.start hands back the caller's OpenMP workers before its thread runs torch."""
+    import torch
+
+    if torch.get_num_threads() < 2 or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs a worker pool and /proc")
+    torch.ones(1 << 22).add_(1)
+    with_pool = _threads()
+    target = with_pool - (torch.get_num_threads() - 1) + 1  # plus the job's own thread
+
+    def count(job: Job) -> int:
+        deadline = time.monotonic() + 5  # the ended workers leave /proc a moment later
+        while _threads() > target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return _threads()
+
+    job = Job(count).start()
+    assert job.wait(DONE) and job.error is None
+    assert job.result == target

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Sam2nbError
+from .openmp import release_workers
 
 
 def as_stop(stop: Any, error: type[Exception] = Sam2nbError) -> Callable[[], bool]:
@@ -99,6 +100,9 @@ class Job:
             raise RuntimeError(f"job {self.name!r} was started already.")
         self._started = True
         if self.threaded:
+            # the caller's OpenMP workers would make the new thread's torch work sleep
+            # between operations (see sam2nb.base.openmp)
+            release_workers()
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
         else:

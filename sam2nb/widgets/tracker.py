@@ -24,7 +24,9 @@ from .background import WidgetJob
 from .layout import row
 
 FOLLOW_SHARE = 0.03  # while tracking, "follow" draws frames in at most this share of the time
-FOLLOW_EVERY_S = 1.0  # and at most once a second (the browser draws on the same cores)
+FOLLOW_EVERY_S = 2.0  # and at most every 2 s (the browser draws on the same cores)
+PROGRESS_EVERY_S = 1.0  # the progress bar and its label change at most once a second: the
+# browser's work for these updates, the timeline and follow took 10-20 % of a core (2 cores)
 
 
 class VideoTracker(PromptApp):
@@ -118,6 +120,7 @@ class VideoTracker(PromptApp):
         # hidden until a run: an empty bar looks like a broken widget
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px", display="none"))
         self.progress_label = W.Label()
+        self._progress_t, self._progress_due = 0.0, None
         self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
         self.save_btn.on_click(lambda _: self.guard(self.save))
@@ -326,6 +329,19 @@ class VideoTracker(PromptApp):
         self._show_progress(done, total, what)
 
     def _show_progress(self, done: int, total: int, text: str) -> None:
+        now = time.monotonic()
+        self._progress_due = (done, total, text)
+        if now - self._progress_t < PROGRESS_EVERY_S and 0 < done < total:
+            return  # shown at the next update after the interval, or when the run ends
+        self._progress_t = now
+        self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        """Show the newest progress (held back by the interval) now."""
+        if self._progress_due is None:
+            return
+        done, total, text = self._progress_due
+        self._progress_due = None
         self.progress.max, self.progress.value = max(total, 1), done
         self.progress.layout.display = None
         self.progress_label.value = text
@@ -388,6 +404,7 @@ class VideoTracker(PromptApp):
             b.disabled = on
         self.stop_btn.disabled = not on
         if not on:
+            self._flush_progress()  # the run's last figures
             self.undo_btn.disabled = not self.editor.can_undo
             self.redo_btn.disabled = not self.editor.can_redo
 

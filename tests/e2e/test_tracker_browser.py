@@ -173,7 +173,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     page.get_by_role("button", name="▶ forward").click()
     progress = page.locator(".sam2nb-progress")
     page.wait_for_function(
-        "() => parseInt(document.querySelector('.sam2nb-progress')?.textContent || '0') >= 8",
+        "() => parseInt(document.querySelector('.sam2nb-progress')?.textContent || '0') >= 20",
         timeout=180_000,
     )
     page.locator(".sam2nb-stop").click()  # the picker has a stop button too

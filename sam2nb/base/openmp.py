@@ -1,0 +1,77 @@
+"""OpenMP's worker threads: hand back the calling thread's pool before work moves to another.
+
+torch runs its CPU operations on OpenMP (GNU libgomp in the pip wheels). libgomp gives every
+thread that runs torch a pool of worker threads of its own, kept until that thread ends. Its
+workers spin between parallel regions only while libgomp manages no more threads than there are
+cores; past that they sleep on a futex between regions. So once the kernel's main thread has run
+torch (the model load, the clicks), a propagation in a background thread ran its many small
+operations (copies, additions, layer norms, convolutions) 1.5-3 times slower: the image encoder
+took 180-230 ms a frame in the thread against 130-150 ms on the main thread, with the test model
+on 2 cores.
+
+:func:`release_workers` ends the calling thread's pool (OpenMP 5's ``omp_pause_resource_all``,
+which libgomp applies to the caller's pool only). :meth:`sam2nb.base.jobs.Job.start` calls it
+before starting a background thread; the next torch call on the main thread makes a new pool
+(a fraction of a millisecond).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+OMP_PAUSE_SOFT = 1  # omp_pause_soft: release the threads, keep what the program set
+_lock = threading.Lock()
+_found: list[Any] = []  # [the function, or None when there is none]
+
+
+def _libgomp_pause() -> Any:
+    """The ``omp_pause_resource_all`` of the libgomp this process loaded (None if none)."""
+    with _lock:
+        if _found:
+            return _found[0]
+        fn = None
+        maps = Path("/proc/self/maps")
+        if sys.platform.startswith("linux") and maps.exists():
+            paths = {
+                line.split(maxsplit=5)[-1].strip()
+                for line in maps.read_text().splitlines()
+                if "libgomp" in line and "/" in line
+            }
+            for path in sorted(paths):
+                try:
+                    fn = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+                    fn = getattr(fn, "omp_pause_resource_all", None)
+                except OSError:
+                    fn = None
+                if fn is not None:
+                    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+                    break
+        if fn is not None:  # only once torch has loaded it: ask again later otherwise
+            _found.append(fn)
+        return fn
+
+
+def release_workers() -> bool:
+    """End the calling thread's OpenMP worker pool, so that another thread's pool runs at speed.
+
+    Call it on a thread that has run torch before another thread takes over the heavy work
+    (as :class:`~sam2nb.base.jobs.Job` does when it starts a background thread). The calling
+    thread's next parallel operation makes a new pool. Nothing happens where torch does not
+    use GNU libgomp (macOS, Windows, Intel's OpenMP) or has not been imported yet.
+
+    Returns:
+        True if libgomp released the pool (or the thread had none).
+
+    Example:
+        >>> import torch
+        >>> _ = torch.ones(1 << 20).sum()  # the main thread now has a worker pool
+        >>> release_workers() in (True, False)  # False where torch does not use libgomp
+        True
+    """
+    fn = _libgomp_pause()
+    return fn is not None and fn(OMP_PAUSE_SOFT) == 0
