@@ -45,12 +45,15 @@ def banner(engine: Any) -> W.HTML:
     """A one-line red banner when the model is untrained (an empty widget otherwise)."""
     if not getattr(engine, "untrained", False):
         return W.HTML("")
-    short = "UNTRAINED TEST MODEL: random weights, these masks mean nothing"
-    return W.HTML(
+    short = "UNTRAINED TEST MODEL: random weights, masks mean nothing (hover: the fix)"
+    out = W.HTML(
         f'<div class="sam2nb-untrained" title="{html.escape(UNTRAINED)}" style="background:'
         f"#b00020;color:white;padding:1px 8px;font-weight:bold;font-size:12px;line-height:"
-        f'18px">{html.escape(short)} (hover for how to load a real one)</div>'
-    )
+        f"18px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;cursor:help"
+        f'">{html.escape(short)}</div>'
+    )  # one line at any width (the rest in its tooltip): the picture stays high on a laptop
+    out.add_class("sam2nb-banner")
+    return out
 
 
 class PromptApp:
@@ -96,9 +99,12 @@ class PromptApp:
             style={"button_width": "auto"},
         )  # fmt: skip
         self.mode.observe(lambda ch: self._set_label(ch["new"]), names="value")
-        self.objects_box = row()
+        # one line whatever the number of objects (it scrolls sideways): the picture never moves
+        self.objects_box = W.HBox(layout=W.Layout(flex_flow="row nowrap", align_items="center",
+                                                  overflow_x="auto", overflow_y="hidden"))
+        self.objects_box.add_class("sam2nb-objects")
         self.new_btn = W.Button(
-            description="new object", icon="plus", layout=W.Layout(width="auto")
+            description="new object", icon="plus", layout=W.Layout(width="auto", flex="0 0 auto")
         )
         self.new_btn.on_click(lambda _: self.guard(self.new_object))
         self.undo_btn = W.Button(description="undo", icon="undo", layout=W.Layout(width="auto"))
@@ -178,13 +184,14 @@ class PromptApp:
             b = W.Button(
                 description=f"{o}: {obj.name}", icon="check" if cur else "",
                 tooltip=f"send clicks to object {o} (key {o})" if o < 10 else "",
-                layout=W.Layout(width="auto", border="3px solid black" if cur else ""),
+                layout=W.Layout(width="auto", flex="0 0 auto",
+                                border="3px solid black" if cur else ""),
             )  # fmt: skip
             b.style.button_color = hex_color(obj.color)
             b.style.font_weight = "bold" if cur else "normal"
             b.on_click(lambda _, o=o: self.guard(self.select, o))
             buttons.append(b)
-        self.objects_box.children = [*buttons, self.new_btn]
+        self.objects_box.children = [self.new_btn, *buttons]  # "new object" first, always in reach
         self.undo_btn.disabled = not self.editor.can_undo
         self.redo_btn.disabled = not self.editor.can_redo
         if redraw:

@@ -121,8 +121,12 @@ CSS = """
 .sam2nb-stage canvas { display: block; }
 .sam2nb-play button:nth-of-type(2) { display: none; }
 .sam2nb-scrubber-info { white-space: normal; height: auto; line-height: 1.3; }
+.sam2nb-status { height: auto; }
+.sam2nb-banner, .sam2nb-banner .widget-html-content { min-width: 0; overflow: hidden; }
+.sam2nb-status .widget-html-content { line-height: 1.35; padding: 2px 0; }
 """  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat;
-# the frame's line wraps rather than cut what Play says of its rate
+# the frame's line wraps rather than cut what Play says of its rate; the status line's lines are
+# text lines (17 px), not 28-px control rows, so two lines of it fit a laptop's window
 
 
 class Stage(anywidget.AnyWidget):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, _notebook
+from test_tracker_browser import CANVAS, HELPERS, _in_kernel, _notebook
 
 from conftest import IDLE, REPORT
 
@@ -23,7 +23,9 @@ CUT = """(root) => [...root.querySelectorAll('button, .widget-label, .widget-rea
 # elements of the app that stick out of its right edge
 OVER = """(root) => { const r = root.getBoundingClientRect();
   return [...root.querySelectorAll('*')].filter(e => e.offsetParent !== null
-    && e.getBoundingClientRect().right > r.right + 1).length; }"""
+    && e.getBoundingClientRect().right > r.right + 1)
+    .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right
+         - r.right) + ' px'); }"""
 
 
 @pytest.mark.parametrize("size", [(1000, 700), (1400, 1000)], ids=["1000x700", "1400x1000"])
@@ -52,9 +54,23 @@ def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
     REPORT.append(
         f"tracker at {w}x{h} with the file browser open: app {box['width']:.0f}x"
         f"{box['height']:.0f}, picture {pic['width']:.0f}x{pic['height']:.0f}; labels cut: "
-        f"{len(cut)}; sticking out: {over}; screenshot {shots / f'tracker-{w}x{h}.png'}"
+        f"{len(cut)}; sticking out: {len(over)}; screenshot {shots / f'tracker-{w}x{h}.png'}"
     )
     assert cut == [], cut
-    assert over == 0
+    assert over == [], over
     for part in (pic, timeline, forward):  # seen together, with no scrolling
         assert 0 <= part["y"] and part["y"] + part["height"] <= h, (part, h)
+    # the status line's whole text is in the window too (JupyterLab's status bar is 24 px)
+    status = page.locator(".sam2nb-status").bounding_box()
+    assert status["y"] + status["height"] <= h - 24, (status, h)
+
+    # five objects: their buttons stay on one line, and the picture does not move
+    _in_kernel(page, lab["root"], "[app.new_object() for _ in range(5)]\n"
+               "pathlib.Path('o.json').write_text(json.dumps(list(app.session.objects)))",
+               "o.json")  # fmt: skip
+    expect(page.get_by_role("button", name="5: object 5")).to_be_attached(timeout=30_000)
+    page.wait_for_timeout(500)
+    moved = canvas.bounding_box()["y"] - pic["y"]
+    REPORT.append(f"  with 5 objects: the picture moved {moved:.0f} px")
+    assert abs(moved) < 1, moved
+    assert app.evaluate(CUT) == []
