@@ -100,8 +100,11 @@ class PromptApp:
         )  # fmt: skip
         self.mode.observe(lambda ch: self._set_label(ch["new"]), names="value")
         # one line whatever the number of objects (it scrolls sideways): the picture never moves
-        self.objects_box = W.HBox(layout=W.Layout(flex_flow="row nowrap", align_items="center",
-                                                  overflow_x="auto", overflow_y="hidden"))
+        self.objects_box = W.HBox(
+            layout=W.Layout(
+                flex_flow="row nowrap", align_items="center", overflow_x="auto", overflow_y="hidden"
+            )
+        )
         self.objects_box.add_class("sam2nb-objects")
         self.new_btn = W.Button(
             description="new object", icon="plus", layout=W.Layout(width="auto", flex="0 0 auto")
