@@ -114,9 +114,15 @@ def test_png_is_lossless_rgba():
 
 
 # -- mask layers ---------------------------------------------------------------------------
-def test_layer_png_is_its_rgba():
-    layer = s2.mask_layer({1: _rect(30, 40, 5, 15, 5, 25)})
-    assert np.array_equal(_decode(layer.png()), layer.rgba)
+@pytest.mark.parametrize("objects", [1, 3, 130], ids=["one", "three", "past-the-palette"])
+def test_layer_png_is_its_rgba(objects):
+    """A palette PNG (up to 127 objects) or an RGBA one: the browser gets the same pixels."""
+    masks = {o: _rect(60, 80, (o * 7) % 50, (o * 7) % 50 + 9, (o * 3) % 60, (o * 3) % 60 + 19)
+             for o in range(1, objects + 1)}  # fmt: skip
+    layer = s2.mask_layer(masks)
+    decoded = Image.open(io.BytesIO(layer.png()))
+    assert decoded.mode == ("P" if objects <= 127 else "RGBA")
+    assert np.array_equal(np.asarray(decoded.convert("RGBA")), layer.rgba)
 
 
 def test_later_ids_paint_over_earlier():
