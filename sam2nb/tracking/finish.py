@@ -15,7 +15,8 @@ from typing import Any
 
 from ..base.errors import SessionError
 from ..model import adapter as S
-from .session import DIRECTIONS, Session
+from .propagation import DIRECTIONS
+from .session import Session
 from .store import FrameResult
 
 
