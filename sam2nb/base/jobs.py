@@ -49,6 +49,29 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return text[0][:limit] if text else type(exc).__name__
 
 
+def fit_bar(bar: Any) -> Any:
+    """Make a ``tqdm.auto`` bar fit a narrow notebook output (it wraps, never cut); returns it.
+
+    In a notebook, tqdm's widget is as wide as its text and runs past a narrow output area
+    (JupyterLab with its file browser open). This gives it the output's width and lets its
+    parts wrap, as tqdm's own ``ncols="100%"`` would, without that option's text form (which
+    tqdm cannot print). A terminal bar is left as it is.
+
+    Example:
+        >>> from tqdm import tqdm
+        >>> fit_bar(tqdm(total=3, disable=True)).total
+        3
+    """
+    box = getattr(bar, "container", None)
+    layout = getattr(box, "layout", None)
+    if layout is not None:
+        layout.width, layout.display, layout.flex_flow = "100%", "inline-flex", "row wrap"
+        parts = getattr(box, "children", ())
+        if len(parts) == 3:  # description, bar, numbers: the bar takes the room left
+            parts[1].layout.flex = "2"
+    return bar
+
+
 class Job:
     """Work run in a background thread, with a stop flag, progress and its error kept.
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import SessionError
-from ..base.jobs import Job, as_stop, first_line
+from ..base.jobs import Job, as_stop, first_line, fit_bar
 from .items import (
     BatchError,
     BatchItem,
@@ -168,7 +168,8 @@ class BatchReport:
             + (f", {len(self.items) - self.done - self.failed - self.count('skipped')} not run"
                " (stopped: run again to finish)" if self.stopped else ""),
             f"{self.frames} frames in {self.seconds:.1f} s = {self.fps:.2f} frames/s on "
-            f"{self.workers} {self.device} worker(s)",
+            f"{self.workers} {self.device} worker(s), start-up included (per_worker(): the "
+            "rate while busy)",
         ]  # fmt: skip
         if untrained:
             lines.append("model: UNTRAINED test model (random weights): masks are not meaningful")
@@ -412,6 +413,7 @@ def _dispatch(
     idle = list(actors)
     bar = tqdm(total=len(todo), desc=f"batch ({len(actors)} {device} worker(s))", unit="video",
                disable=not progress)  # fmt: skip
+    fit_bar(bar)
 
     def failed(it: BatchItem, why: str) -> dict:
         return {"id": it.id, "state": "failed", "video": it.video, "model": it.model, "error": why}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..base.errors import SessionBusy, SessionError
-from ..base.jobs import as_stop
+from ..base.jobs import as_stop, fit_bar
 from ..model import adapter as S
 from ..model.device import trim_heap
 from .converge import Converge, Settled, Watch, record_ious
@@ -216,6 +216,7 @@ class Propagation:
             unit="frame",
             disable=not progress,
         )
+        fit_bar(bar)
         try:
             self._pins = {s} | {f for f, _, _ in passes}
             with self._tx():

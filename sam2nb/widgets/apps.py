@@ -102,7 +102,11 @@ class PromptApp:
         # one line whatever the number of objects (it scrolls sideways): the picture never moves
         self.objects_box = W.HBox(
             layout=W.Layout(
-                flex_flow="row nowrap", align_items="center", overflow_x="auto", overflow_y="hidden"
+                flex_flow="row nowrap",
+                align_items="center",
+                overflow_x="auto",
+                overflow_y="hidden",
+                min_height="32px",  # as high empty as with buttons: the picture stays put
             )
         )
         self.objects_box.add_class("sam2nb-objects")
@@ -184,17 +188,20 @@ class PromptApp:
         buttons = []
         for o, obj in self.editor.session.objects.items():
             cur = o == self.editor.obj_id
+            named = obj.name != f"object {o}"  # "1", not "1: object 1": seven fit a laptop
             b = W.Button(
-                description=f"{o}: {obj.name}", icon="check" if cur else "",
-                tooltip=f"send clicks to object {o} (key {o})" if o < 10 else "",
+                description=f"{o}: {obj.name}" if named else str(o), icon="check" if cur else "",
+                tooltip=f"send clicks to {obj.name}" + (f" (key {o})" if o < 10 else ""),
                 layout=W.Layout(width="auto", flex="0 0 auto",
                                 border="3px solid black" if cur else ""),
             )  # fmt: skip
+            if cur:
+                b.add_class("sam2nb-current")  # the front end keeps it in view
             b.style.button_color = hex_color(obj.color)
             b.style.font_weight = "bold" if cur else "normal"
             b.on_click(lambda _, o=o: self.guard(self.select, o))
             buttons.append(b)
-        self.objects_box.children = [self.new_btn, *buttons]  # "new object" first, always in reach
+        self.objects_box.children = buttons  # "new object" is in the row above: always in reach
         self.undo_btn.disabled = not self.editor.can_undo
         self.redo_btn.disabled = not self.editor.can_redo
         if redraw:
@@ -378,7 +385,7 @@ class ImageSegmenter(PromptApp):
         self.widget = W.VBox(
             [
                 banner(self.session.engine),
-                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn),
+                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn, self.new_btn),
                 self.objects_box,
                 canvas.widget,
                 row(W.Label("candidates:"), self.choices),

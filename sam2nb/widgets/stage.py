@@ -111,7 +111,26 @@ export default {
       };
       requestAnimationFrame(reveal);
     }
-    return () => view.remove();
+    // the object buttons' strip scrolls sideways when full: keep the current object in it
+    let strip = null, watch = null;
+    const follow = () => {
+      const b = strip && strip.querySelector("button.sam2nb-current");
+      if (!b) return;
+      const r = strip.getBoundingClientRect(), d = b.getBoundingClientRect();
+      if (d.right > r.right) strip.scrollLeft += d.right - r.right;
+      else if (d.left < r.left) strip.scrollLeft -= r.left - d.left;
+    };
+    const hook = () => {
+      const app = el.closest(".sam2nb-app");
+      strip = app && app.querySelector(".sam2nb-objects");
+      if (!strip) { if (el.isConnected || performance.now() < 5000) setTimeout(hook, 250); return; }
+      watch = new MutationObserver(() => requestAnimationFrame(follow));
+      watch.observe(strip, { childList: true, subtree: true, attributes: true,
+                             attributeFilter: ["class"] });
+      follow();
+    };
+    requestAnimationFrame(hook);
+    return () => { if (watch) watch.disconnect(); view.remove(); };
   },
 };
 """
@@ -123,6 +142,7 @@ CSS = """
 .sam2nb-scrubber-info { white-space: normal; height: auto; line-height: 1.3; }
 .sam2nb-status { height: auto; }
 .sam2nb-banner, .sam2nb-banner .widget-html-content { min-width: 0; overflow: hidden; }
+.sam2nb-objects { min-width: 0; }
 .sam2nb-status .widget-html-content { line-height: 1.35; padding: 2px 0; }
 """  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat;
 # the frame's line wraps rather than cut what Play says of its rate; the status line's lines are

@@ -136,7 +136,7 @@ class VideoTracker(PromptApp):
         self.widget = W.VBox(
             [
                 banner(sess.engine),
-                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn),
+                row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn, self.new_btn),
                 self.objects_box,  # a row of its own: a new object never moves the picture
                 self.scrubber.main,
                 row(
@@ -496,13 +496,17 @@ def kept_note(settled: list) -> str:
     Example:
         >>> from sam2nb import Settled
         >>> kept_note([Settled(45, False, 154, 0.97)])
-        '; 154 frames after 45 kept as they were (the new masks agreed, IoU >= 0.97)'
+        '; frames 46-199 (154) kept as they were: the new masks agreed with them (IoU >= 0.97)'
+        >>> kept_note([Settled(25, False, 174, 0.99), Settled(15, True, 15, 0.995)])[:45]
+        '; frames 26-199 (174) and 0-14 (15) kept as t'
     """
     parts = []
     for st in settled:
-        side = "before" if st.reverse else "after"
-        parts.append(f"{st.skipped} frames {side} {st.frame_idx}")
+        a, b = (st.frame_idx - st.skipped, st.frame_idx - 1) if st.reverse else (
+            st.frame_idx + 1, st.frame_idx + st.skipped)  # fmt: skip
+        parts.append(f"{a}-{b} ({st.skipped})" if a != b else f"{a} (1)")
     if not parts:
         return ""
     worst = min(st.worst_iou for st in settled)
-    return f"; {' and '.join(parts)} kept as they were (the new masks agreed, IoU >= {worst:.2f})"
+    return (f"; frames {' and '.join(parts)} kept as they were: the new masks agreed with them "
+            f"(IoU >= {worst:.2f})")  # fmt: skip
