@@ -20,13 +20,15 @@ def test_yours_first_then_local_samples(tmp_path, data_dir, monkeypatch):
         s2.sample_path("dog.mp4")
 
 
-def test_offline_falls_back_to_synthetic_media(monkeypatch):
+def test_offline_falls_back_to_synthetic_media(monkeypatch, capsys):
     monkeypatch.delenv("SAM2NB_SAMPLES", raising=False)
     monkeypatch.setattr("sam2nb.media.samples.SAMPLES", {
         k: ("http://127.0.0.1:9/none", sha) for k, (_, sha) in s2.media.samples.SAMPLES.items()
     })  # fmt: skip
     v = s2.sample_video()
     assert v.name == "synthetic.mp4"
+    said = capsys.readouterr().out  # the user is told, with the way out
+    assert "bedroom.mp4 could not be found or downloaded" in said and "SAM2NB_SAMPLES" in said
     video = s2.open_video(v)
     assert len(video) == 60 and video.size == (640, 360)
     frame = video[30].astype(int)  # disc 1 is centred at (120 + 6t, 180 + t)

@@ -149,7 +149,7 @@ def sample_video(
     """
     if path is not None:
         return _yours(path, "a video file or a folder of frames")
-    return sample_path(name, download) or synthetic_video()
+    return sample_path(name, download) or _instead(name, synthetic_video())
 
 
 def sample_image(
@@ -158,4 +158,13 @@ def sample_image(
     """The image a notebook should use: yours, else an official sample, else a synthetic one."""
     if path is not None:
         return _yours(path, "an image file (JPEG, PNG, ...)", file=True)
-    return sample_path(name, download) or synthetic_image()
+    return sample_path(name, download) or _instead(name, synthetic_image())
+
+
+def _instead(name: str, drawn: Path) -> Path:
+    """Say that a drawn stand-in replaces the sample ``name`` (offline, say); returns it."""
+    print(
+        f"SAM 2's sample {name} could not be found or downloaded (offline?): using a drawn "
+        f"stand-in, {drawn}. Give your own file, or set SAM2NB_SAMPLES to a folder holding {name}."
+    )
+    return drawn
