@@ -302,3 +302,21 @@ def test_tracker_drift_check_marks_the_lane_and_says_what_it_found(engine, bedro
     assert len(scores) == 12
     drifted = [f for (f, _), v in sorted(scores.items()) if v > 0.5]
     assert app.scrubber.suspects[1][drifted].all()  # shown in the quality lane
+
+
+def test_a_click_on_a_frame_with_features_leaves_a_core_an_encoder_run_does_not(
+    engine, bedroom
+):
+    """The mask decoder alone runs on all cores but one; the image encoder keeps every core."""
+    import torch
+
+    app = s2.VideoTracker(s2.open_video(bedroom, end=10), engine, save_dir=None,
+                          threaded=False, max_width=320)  # fmt: skip
+    seen = []
+    click = app.editor.click
+    app.editor.click = lambda *a, **k: (seen.append(torch.get_num_threads()), click(*a, **k))[1]
+    all_cores = torch.get_num_threads()
+    app.click(450, 200, frame_idx=3, obj_id=1)  # frame 3's features: not computed yet
+    app.click(300, 220, frame_idx=3, obj_id=1)  # now they are held
+    assert app.errors == []
+    assert seen == [all_cores, max(1, all_cores - 1)] and torch.get_num_threads() == all_cores

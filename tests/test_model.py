@@ -265,3 +265,13 @@ def test_lean_slices_really_slice():
     seen.clear()
     lean._run_in_slices(f, x, 1, 4.0, 1 << 12)
     assert seen == [64]  # with autograd on (training), sam2's own path
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_spare_a_core_leaves_one_to_the_browser_and_puts_it_back(device):
+    before = torch.get_num_threads()
+    with devmod.spare_a_core(device) as n:
+        inside = torch.get_num_threads()
+    assert torch.get_num_threads() == before
+    want = max(1, before - 1) if device == "cpu" else before  # a GPU's clicks: nothing changes
+    assert n == inside == want

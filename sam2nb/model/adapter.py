@@ -217,6 +217,11 @@ def output(state: dict, idx: int | None, f: int) -> dict | None:
     return None
 
 
+def features_cached(state: dict, f: int) -> bool:
+    """Whether sam2 holds frame ``f``'s image features (a prompt there runs no encoder)."""
+    return f in (state.get("cached_features") or {})
+
+
 def has_state(state: dict, idx: int, f: int) -> bool:
     """Whether sam2 still holds an object's state for a frame."""
     return output(state, idx, f) is not None

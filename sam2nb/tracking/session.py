@@ -439,6 +439,15 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
         """A frame's masks at video resolution, ``{obj_id: (H, W) bool}``."""
         return self.frame(frame_idx).masks()
 
+    def features_ready(self, frame_idx: int) -> bool:
+        """Whether a prompt on ``frame_idx`` needs no image encoder run (its features are held).
+
+        Example:
+            >>> sess.features_ready(0), sess.features_ready(5)  # sess: a click on frame 0
+            (True, False)
+        """
+        return S.features_cached(self.state, int(frame_idx))
+
     def state_frames(self) -> int:
         """How many per-frame tracking states sam2 holds now (all objects)."""
         return S.state_frames(self.state)

@@ -9,6 +9,7 @@ is in :mod:`sam2nb.widgets.tracker`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import html
 import time
 import traceback
@@ -27,6 +28,7 @@ from ..media.overlay import (
     encode_jpeg,
     mask_layer,
 )
+from ..model.device import spare_a_core
 from ..tracking.editor import PromptEditor
 from ..tracking.image_session import open_image_session
 from ..tracking.log import frame_prompts
@@ -298,7 +300,8 @@ class PromptApp:
 
         def work() -> None:
             t0 = time.perf_counter()
-            res = fn(*args)
+            with self._threads_for(args[0]):
+                res = fn(*args)
             t1 = time.perf_counter()
             if set(self.editor.session.objects) != known:  # the first click made an object
                 self._objects_changed(redraw=False)  # _after draws the answer: one render
@@ -310,6 +313,16 @@ class PromptApp:
     def _when_ready(self, frame_idx: int | None, obj_id: int | None, work: Callable) -> None:
         """Run an edit of ``obj_id`` on ``frame_idx`` (the video app may run it in a thread)."""
         work()
+
+    def _threads_for(self, frame_idx: int | None) -> contextlib.AbstractContextManager:
+        """Leave a core to the browser for an edit that runs no image encoder.
+
+        See :func:`sam2nb.model.device.spare_a_core`; an encoder run keeps every core.
+        """
+        ready = getattr(self.session, "features_ready", None)
+        if frame_idx is None or ready is None or not ready(frame_idx):
+            return contextlib.nullcontext()
+        return spare_a_core(getattr(self.session.engine, "device", "cpu"))
 
     def undo(self) -> None:
         """Undo the last prompt edit (on whichever frame it was)."""
@@ -324,7 +337,13 @@ class PromptApp:
             self.say(f"Nothing to {word}.")
             self._after(None)
             return
-        self._when_ready(frame_idx, obj_id, lambda: self._after(fn(), frame_idx))
+
+        def work() -> None:
+            with self._threads_for(frame_idx):
+                res = fn()
+            self._after(res, frame_idx)
+
+        self._when_ready(frame_idx, obj_id, work)
 
     def clear(self) -> None:
         """Remove the current object's prompts on the shown frame."""
