@@ -304,9 +304,7 @@ def test_tracker_drift_check_marks_the_lane_and_says_what_it_found(engine, bedro
     assert app.scrubber.suspects[1][drifted].all()  # shown in the quality lane
 
 
-def test_a_click_on_a_frame_with_features_leaves_a_core_an_encoder_run_does_not(
-    engine, bedroom
-):
+def test_a_click_on_a_frame_with_features_leaves_a_core_an_encoder_run_does_not(engine, bedroom):
     """The mask decoder alone runs on all cores but one; the image encoder keeps every core."""
     import torch
 
