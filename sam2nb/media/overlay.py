@@ -217,12 +217,11 @@ def mask_layer(
     x0, x1 = max(int(xs[0]) - pad, 0), min(int(xs[-1]) + pad + 1, w)
     y0, y1 = max(int(ys[0]) - pad, 0), min(int(ys[-1]) + pad + 1, h)
     alpha = int(round(255 * float(opacity)))
-    if 1 + 2 * len(items) > 256:  # more objects than a palette holds: plain RGBA
-        return MaskLayer(_paint_rgba(items, colors, (x0, y0, x1, y1), alpha, outline), x0, y0)
     kernel = np.ones((3, 3), np.uint8)
-    # palette indices: 0 transparent, then a fill and an outline entry per object
+    # palette indices: 0 transparent, then a fill and an outline entry per object; past 127
+    # objects the indices outgrow a byte and the layer goes as RGBA (no palette)
     palette = np.zeros((1 + 2 * len(items), 4), np.uint8)
-    index = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    index = np.zeros((y1 - y0, x1 - x0), np.uint8 if len(palette) <= 256 else np.uint16)
     for k, (o, m) in enumerate(items):
         crop = m[y0:y1, x0:x1]
         rgb = color_of(colors, o)
@@ -232,22 +231,9 @@ def mask_layer(
             c8 = crop.view(np.uint8)
             edge = (cv2.dilate(c8, kernel, iterations=int(outline)) > 0) & ~crop
             index[edge] = 2 + 2 * k
+    if index.dtype != np.uint8:
+        return MaskLayer(palette[index], x0, y0)
     return MaskLayer(palette[index], x0, y0, index, palette)
-
-
-def _paint_rgba(items: list, colors: Any, box: tuple, alpha: int, outline: int) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    out = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
-    kernel = np.ones((3, 3), np.uint8)
-    for o, m in items:
-        crop = m[y0:y1, x0:x1]
-        rgb = color_of(colors, o)
-        out[crop] = (*rgb, alpha)
-        if outline > 0:
-            c8 = crop.view(np.uint8)
-            edge = (cv2.dilate(c8, kernel, iterations=int(outline)) > 0) & ~crop
-            out[edge] = (*rgb, 255)
-    return out
 
 
 class FrameCache:

@@ -120,10 +120,15 @@ export default {
       if (d.right > r.right) strip.scrollLeft += d.right - r.right;
       else if (d.left < r.left) strip.scrollLeft -= r.left - d.left;
     };
+    const t1 = performance.now();
     const hook = () => {
       const app = el.closest(".sam2nb-app");
-      strip = app && app.querySelector(".sam2nb-objects");
-      if (!strip) { if (el.isConnected || performance.now() < 5000) setTimeout(hook, 250); return; }
+      if (!app) {  // not in the page yet: try again for 5 s (a canvas of no app: never found)
+        if (performance.now() - t1 < 5000) setTimeout(hook, 250);
+        return;
+      }
+      strip = app.querySelector(".sam2nb-objects");
+      if (!strip) return;
       watch = new MutationObserver(() => requestAnimationFrame(follow));
       watch.observe(strip, { childList: true, subtree: true, attributes: true,
                              attributeFilter: ["class"] });
