@@ -318,3 +318,72 @@ def test_a_click_on_a_frame_with_features_leaves_a_core_an_encoder_run_does_not(
     app.click(300, 220, frame_idx=3, obj_id=1)  # now they are held
     assert app.errors == []
     assert seen == [all_cores, max(1, all_cores - 1)] and torch.get_num_threads() == all_cores
+
+
+def test_an_edit_hands_back_its_threads_openmp_workers(engine, bedroom):
+    """JupyterLab runs clicks in a subshell thread: its torch workers end with each edit, so a
+    propagation started later from any thread runs with the only pool (see base.openmp)."""
+    import os
+    import threading
+    import time
+
+    import torch
+
+    from sam2nb.base.openmp import release_workers
+
+    if torch.get_num_threads() < 2 or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs a worker pool and /proc")
+    if not release_workers():
+        pytest.skip("torch does not use GNU libgomp here")
+    app = s2.VideoTracker(s2.open_video(bedroom, end=10), engine, save_dir=None,
+                          threaded=False, max_width=320)  # fmt: skip
+    count = lambda: len(os.listdir("/proc/self/task"))  # noqa: E731
+    got = {}
+
+    def subshell() -> None:
+        base = count()
+        torch.ones(1 << 22).add_(1)  # this thread has a pool now
+        got["pool"] = count() - base
+        app.click(450, 200, frame_idx=4, obj_id=1)  # an encoder run, on every core
+        deadline = time.monotonic() + 5  # ended workers leave /proc a moment later
+        while count() > base and time.monotonic() < deadline:
+            time.sleep(0.01)
+        got["after"] = count() - base
+
+    t = threading.Thread(target=subshell)
+    t.start()
+    t.join()
+    assert app.errors == [] and got["pool"] == torch.get_num_threads() - 1
+    assert got["after"] == 0, got  # the edit's pool is gone
+
+
+def test_the_main_threads_workers_end_after_each_cell():
+    """The apps have IPython end the main thread's pool after every cell (post_execute)."""
+    import os
+    import time
+
+    import torch
+    from IPython.core.events import EventManager, available_events
+
+    from sam2nb.base.openmp import release_after_cells, release_workers
+
+    class Shell:  # IPython's own event manager, without a whole interactive shell
+        def __init__(self) -> None:
+            self.events = EventManager(self, available_events)
+
+    shell = Shell()
+    assert release_after_cells(shell) and release_after_cells(shell)  # registered once
+    assert len(shell.events.callbacks["post_execute"]) == 1
+    if torch.get_num_threads() < 2 or not os.path.isdir("/proc/self/task"):
+        return
+    if not release_workers():
+        pytest.skip("torch does not use GNU libgomp here")
+    count = lambda: len(os.listdir("/proc/self/task"))  # noqa: E731
+    base = count()
+    torch.ones(1 << 22).add_(1)  # a cell ran torch
+    assert count() == base + torch.get_num_threads() - 1
+    shell.events.trigger("post_execute")  # the cell ended
+    deadline = time.monotonic() + 5
+    while count() > base and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert count() == base

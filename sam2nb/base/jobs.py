@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Sam2nbError
-from .openmp import release_workers
+from .openmp import release_after_cells, release_workers
 
 
 def as_stop(stop: Any, error: type[Exception] = Sam2nbError) -> Callable[[], bool]:
@@ -126,6 +126,7 @@ class Job:
             # the caller's OpenMP workers would make the new thread's torch work sleep
             # between operations (see sam2nb.base.openmp)
             release_workers()
+            release_after_cells()  # and the main thread's, after the cell that made it
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
         else:

@@ -13,6 +13,14 @@ on 2 cores.
 which libgomp applies to the caller's pool only). :meth:`sam2nb.base.jobs.Job.start` calls it
 before starting a background thread; the next torch call on the main thread makes a new pool
 (a fraction of a millisecond).
+
+A thread can only end its own pool, and in JupyterLab the clicks are not on the main thread:
+with ipykernel 7, widget messages (a click on the picture, the propagate button) are handled in
+a *subshell* thread while cells run on the main thread. A propagation started by its button was
+then started from the subshell, and the pool the main thread made in the cell that loaded the
+model and opened the app stayed: the propagation ran 1.3-1.9 times slower than from the main
+thread. So the apps hand back their thread's pool after each edit, and
+:func:`release_after_cells` has IPython do it for the main thread after every cell.
 """
 
 from __future__ import annotations
@@ -75,3 +83,44 @@ def release_workers() -> bool:
     """
     fn = _libgomp_pause()
     return fn is not None and fn(OMP_PAUSE_SOFT) == 0
+
+
+_hooked: set[int] = set()  # the IPython shells that release the main thread's pool after a cell
+
+
+def _after_cell(*_: Any) -> None:
+    release_workers()
+
+
+def release_after_cells(shell: Any = None) -> bool:
+    """Have IPython end the main thread's OpenMP pool after every cell (its ``post_execute``).
+
+    Cells run torch on the main thread (the model load, opening an app); the work that follows
+    (a click, a propagation started by a button) runs on other threads, and only the main
+    thread can end its own pool. The apps and background jobs call this; it registers once per
+    shell. Outside IPython it does nothing.
+
+    Args:
+        shell: the IPython shell (default: the running one, if any).
+
+    Returns:
+        True if the shell ends the main thread's pool after each cell (now or already).
+
+    Example:
+        >>> release_after_cells()  # a plain Python process: no cells, nothing to do
+        False
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython comes with Jupyter
+            return False
+        shell = get_ipython()
+    events = getattr(shell, "events", None)
+    if events is None:
+        return False
+    with _lock:
+        if id(shell) not in _hooked:
+            events.register("post_execute", _after_cell)
+            _hooked.add(id(shell))
+    return True

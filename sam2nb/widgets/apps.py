@@ -21,6 +21,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..base.colors import hex_color
+from ..base.openmp import release_after_cells, release_workers
 from ..media.overlay import (
     DISPLAY_WIDTH,
     JPEG_QUALITY,
@@ -88,6 +89,7 @@ class PromptApp:
     def __init__(self, editor: PromptEditor, canvas: PromptCanvas):
         self.editor, self.canvas = editor, canvas
         self.errors: list[str] = []
+        release_after_cells()  # the cell's torch threads end with it: clicks run elsewhere
         # seconds of the kernel's work per edit: (the session's answer, drawing it and sending)
         self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
@@ -307,6 +309,7 @@ class PromptApp:
                 self._objects_changed(redraw=False)  # _after draws the answer: one render
             self._after(res)
             self.edit_times.append((t1 - t0, time.perf_counter() - t1))
+            release_workers()  # a propagation may start from another thread (base.openmp)
 
         self._when_ready(args[0], self.editor.obj_id, work)
 
@@ -342,6 +345,7 @@ class PromptApp:
             with self._threads_for(frame_idx):
                 res = fn()
             self._after(res, frame_idx)
+            release_workers()
 
         self._when_ready(frame_idx, obj_id, work)
 

@@ -245,10 +245,11 @@ class PromptCanvas:
         """Draw a frame (JPEG bytes), its mask layer and its prompts in one batch.
 
         Leave an argument out (``frame=None``, ``masks=False``, ``prompts=None``) to keep
-        what is shown; ``masks=None`` clears the mask layer.
+        what is shown; ``masks=None`` clears the mask layer. A frame the browser already shows
+        (the same bytes) is not sent again: a click's answer is its masks and prompts only.
         """
         with batch():
-            if frame is not None:
+            if frame is not None and not (frame is self._frame or frame == self._frame):
                 self._frame = frame
                 self._send(0, frame)
             if masks is not False:

@@ -8,11 +8,10 @@ drawn; adds the picked masks as objects; takes a screenshot of the picker.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, _pct, _wait_change, open_app
+from test_tracker_browser import CANVAS, PROBE, _arm, _drawn, _pct, open_app
 
 from conftest import REPORT, wait_json, write_notebook
 
@@ -58,6 +57,7 @@ app.widget"""
 def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     root = lab["root"]
     name = _notebook(root, bedroom)
+    page.add_init_script(PROBE)  # latencies in the page's clock
     canvas = open_app(page, lab, name)
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")
 
@@ -73,10 +73,9 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     rounds = 3 if len(targets) >= 3 else 7  # odd: each target ends selected
     for _ in range(rounds):  # select each target, then deselect it, then select again, ...
         for i, x, y in targets:
-            page.evaluate("sel => window.__mark(sel)", CANVAS)
-            t0 = time.perf_counter()
+            t0 = _arm(page, 50)
             canvas.click(position={"x": x * box["width"] / 960, "y": y * box["height"] / 540})
-            click_ms.append(_wait_change(page, 50, t0))
+            click_ms.append(_drawn(page, t0)["ms"])
             expected = [j for j in expected if j != i] if i in expected else [*expected, i]
             wait_json(root / "picked.json", lambda v, e=list(expected): v == e, timeout=30)
             page.wait_for_timeout(150)

@@ -4,6 +4,12 @@ Clicks an object and checks the prompt reached the session and the overlay was d
 box; scrubs; propagates and sees overlays on later frames; reloads the page and sees the canvas
 redrawn. Measures click -> overlay and frame-switch latency (p50, p90) and the bytes the
 browser receives per frame switch.
+
+Latencies are taken in the page's own clock, from the input event's time stamp to the draw on
+the picture's canvas that first shows the answer (``PROBE``), as a user sees them. The test's
+own view (Playwright's click, its checks and its messages to the browser included) is printed
+beside them. Nothing in the page polls the pixels every frame, and the test does not have
+Chromium forward every socket message: both took the cores the kernel was being measured on.
 """
 
 from __future__ import annotations
@@ -33,6 +39,32 @@ HELPERS = """() => {
   window.__opaque = (sel) => { const d = window.__px(sel); let n = 0;
     for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); };
 }"""
+# The page's own clock, installed before JupyterLab loads: when each input event fired, when each
+# socket message arrived, and when a draw on the picture's canvas first changed enough of it.
+# A check runs after each draw on that canvas only while a measurement is armed, so nothing
+# polls the pixels every frame (that polling took the cores the kernel was measured on).
+PROBE = """(() => {
+  const T = window.__t = { input: [], ws: [], armed: null, seen: null, t0: 0 };
+  const WS = window.WebSocket;
+  window.WebSocket = class extends WS {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener("message", (e) => { const d = e.data;
+        T.ws.push([performance.now(), d.byteLength ?? d.size ?? d.length ?? 0]); });
+    }
+  };
+  for (const t of ["pointerdown", "keydown"])
+    addEventListener(t, (e) => T.input.push([t, e.timeStamp]), true);
+  const draw = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (...a) {
+    const r = draw.apply(this, a), A = T.armed;
+    if (A && T.seen === null && window.__cv && this.canvas === window.__cv(A.sel)) {
+      const t = performance.now();
+      if (window.__changed(A.sel) >= A.n) T.seen = t;
+    }
+    return r;
+  };
+})()"""
 CANVAS = ".sam2nb-canvas"
 CLICKS = [(450, 200), (470, 230), (430, 180), (460, 250), (440, 215), (480, 195), (455, 240)]
 
@@ -93,6 +125,31 @@ def _wait_change(page: Page, min_pixels: int, t0: float, timeout: float = 30_000
     return (time.perf_counter() - t0) * 1000
 
 
+def _arm(page: Page, min_pixels: int) -> float:
+    """Start a measurement in the page's clock (before the user action); Python's clock."""
+    page.evaluate(
+        "([sel, n]) => { const T = window.__t; window.__mark(sel); T.seen = null;"
+        " T.t0 = performance.now(); T.armed = {sel, n}; }", [CANVAS, min_pixels],
+    )  # fmt: skip
+    return time.perf_counter()
+
+
+def _drawn(page: Page, t0: float, timeout: float = 30_000) -> dict:
+    """Once the armed change is drawn: ``ms`` from the input event to the draw (page clock),
+    ``reply_ms`` to the last big socket message before it, ``harness_ms`` as the test sees it."""
+    page.wait_for_function("() => window.__t.seen !== null", polling=20, timeout=timeout)
+    harness = (time.perf_counter() - t0) * 1000
+    return page.evaluate(
+        """(harness) => { const T = window.__t; T.armed = null;
+        const ev = T.input.find((i) => i[1] >= T.t0), start = ev ? ev[1] : T.t0;
+        const big = T.ws.filter((w) => w[0] >= start && w[0] <= T.seen && w[1] > 2000);
+        const reply = big.length ? big[big.length - 1][0] : T.seen;
+        return { ms: T.seen - start, reply_ms: reply - start, harness_ms: harness,
+                 event: ev ? ev[0] : null }; }""",
+        harness,
+    )
+
+
 def _wait_log(root: Path, done, timeout: float = 60.0) -> list[dict]:
     """The session's prompt log, as the notebook dumps it, once ``done(log)`` holds."""
     return wait_json(root / "session_log.json", done, timeout,
@@ -101,14 +158,7 @@ def _wait_log(root: Path, done, timeout: float = 60.0) -> list[dict]:
 
 def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     name = _notebook(lab["root"], bedroom)
-    received: list[tuple[float, int]] = []
-    page.on(
-        "websocket",
-        lambda ws: ws.on(
-            "framereceived",
-            lambda p: received.append((time.perf_counter(), len(p) if p else 0)),
-        ),
-    )
+    page.add_init_script(PROBE)  # before JupyterLab opens its sockets
     canvas = open_app(page, lab, name)
     expect(page.locator(".sam2nb-untrained")).to_be_visible()
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")  # ipycanvas focus()-scroll bug
@@ -116,17 +166,16 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     assert abs(box["width"] / box["height"] - 960 / 540) < 0.02  # fitted, aspect kept
 
     # clicks: the prompt reaches the session, the overlay is drawn
-    click_ms, reply_ms = [], []
+    click_ms, reply_ms, harness_ms = [], [], []
     for i, (x, y) in enumerate(CLICKS):
-        page.evaluate("sel => window.__mark(sel)", CANVAS)
-        t0 = time.perf_counter()
+        t0 = _arm(page, 150)  # the mask layer, not just the dot
         canvas.click(position={"x": x * box["width"] / 960, "y": y * box["height"] / 540})
-        ms = _wait_change(page, 150, t0)  # the mask layer, not just the dot
-        # the last drawing message (it carries the mask layer) before the canvas changed
-        last = max((t for t, n in received if t0 <= t <= t0 + ms / 1000 and n > 2000), default=None)
+        got = _drawn(page, t0)
+        assert got["event"] == "pointerdown", got
         if i:  # the first click also loads the session's first frame features
-            click_ms.append(ms)
-            reply_ms.append(ms if last is None else (last - t0) * 1000)
+            click_ms.append(got["ms"])
+            reply_ms.append(got["reply_ms"])
+            harness_ms.append(got["harness_ms"])
         page.wait_for_timeout(300)
     kernel = _in_kernel(page, lab["root"], "pathlib.Path('k.json').write_text(json.dumps("
                         "[list(t) for t in app.edit_times]))", "k.json")  # fmt: skip
@@ -140,12 +189,15 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     expect(status).to_contain_text("mask area per object")
 
     # undo and redo: the frame as it was, drawn
-    undo_ms, redo_ms = [], []
+    undo_ms, redo_ms, step_harness = [], [], []
     for name, out in [("undo", undo_ms)] * 3 + [("redo", redo_ms)] * 3:
-        page.evaluate("sel => window.__mark(sel)", CANVAS)
-        t0 = time.perf_counter()
-        page.get_by_role("button", name=name).click()
-        out.append(_wait_change(page, 40, t0))  # at least the dot goes or comes
+        button = page.get_by_role("button", name=name)
+        button.wait_for()
+        t0 = _arm(page, 40)  # at least the dot goes or comes
+        button.click()
+        got = _drawn(page, t0)
+        out.append(got["ms"])
+        step_harness.append(got["harness_ms"])
         page.wait_for_timeout(300)
 
     # a drag draws a box
@@ -159,14 +211,19 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
 
     # scrub: new frames, then frames seen before (cached)
     handle = page.locator(".sam2nb-frame-slider .noUi-handle")
-    switch_ms, cached_ms, switch_bytes = [], [], []
+    switch_ms, cached_ms, switch_bytes, switch_harness = [], [], [], []
     for key, out in [("ArrowRight", switch_ms)] * 8 + [("ArrowLeft", cached_ms)] * 8:
-        page.evaluate("sel => window.__mark(sel)", CANVAS)
-        t0 = time.perf_counter()
+        t0 = _arm(page, 500)
         handle.press(key)
-        out.append(_wait_change(page, 500, t0))
+        got = _drawn(page, t0)
+        assert got["event"] == "keydown", got
+        out.append(got["ms"])
+        switch_harness.append(got["harness_ms"])
         page.wait_for_timeout(150)
-        switch_bytes.append(sum(n for t, n in received if t >= t0))
+        switch_bytes.append(page.evaluate(
+            "() => { const T = window.__t; return T.ws.filter((w) => w[0] >= T.t0)"
+            ".reduce((n, w) => n + w[1], 0); }"
+        ))  # fmt: skip
     expect(page.locator(".sam2nb-frame-slider .widget-readout")).to_have_text("0")
 
     # propagate, stop, and see overlays on a later frame
@@ -174,6 +231,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     progress = page.locator(".sam2nb-progress")
     page.wait_for_function(
         "() => parseInt(document.querySelector('.sam2nb-progress')?.textContent || '0') >= 20",
+        polling=250,  # not every animation frame: that kept Chromium busy
         timeout=180_000,
     )
     page.locator(".sam2nb-stop").click()  # the picker has a stop button too
@@ -245,18 +303,23 @@ _s.close()""",
     mean_bytes = statistics.mean(switch_bytes)
     REPORT.extend(
         [
+            "latencies in the page's clock, from the input event to the draw that shows the "
+            "answer (the test harness's own view, Playwright's click included, in brackets)",
             f"click -> overlay (ms): p50 {_pct(click_ms, 0.5):.0f}, p90 {_pct(click_ms, 0.9):.0f}"
-            f" over {len(click_ms)} clicks (target p90 <= 150)",
+            f" over {len(click_ms)} clicks (target p90 <= 150) [harness p50 "
+            f"{_pct(harness_ms, 0.5):.0f}, p90 {_pct(harness_ms, 0.9):.0f}]",
             f"frame switch, new frame (ms): p50 {_pct(switch_ms, 0.5):.0f}, "
             f"p90 {_pct(switch_ms, 0.9):.0f}; cached frame: p50 {_pct(cached_ms, 0.5):.0f}, "
-            f"p90 {_pct(cached_ms, 0.9):.0f} (target <= 100, 960x540)",
+            f"p90 {_pct(cached_ms, 0.9):.0f} (target <= 100, 960x540) [harness p50 "
+            f"{_pct(switch_harness, 0.5):.0f}, p90 {_pct(switch_harness, 0.9):.0f}]",
             f"  where a click's time goes (p50 ms): kernel {_pct(server_ms, 0.5):.0f} (the model "
             f"and session {_pct(model_ms, 0.5):.0f}, drawing and sending "
             f"{_pct(server_ms, 0.5) - _pct(model_ms, 0.5):.0f}); transfer and messaging "
             f"{_pct(reply_ms, 0.5) - _pct(server_ms, 0.5):.0f}; browser decoding and drawing "
             f"{_pct(click_ms, 0.5) - _pct(reply_ms, 0.5):.0f}",
             f"undo -> drawn (ms): p50 {_pct(undo_ms, 0.5):.0f}, p90 {_pct(undo_ms, 0.9):.0f}; "
-            f"redo: p50 {_pct(redo_ms, 0.5):.0f}, p90 {_pct(redo_ms, 0.9):.0f} (3 each)",
+            f"redo: p50 {_pct(redo_ms, 0.5):.0f}, p90 {_pct(redo_ms, 0.9):.0f} (3 each) "
+            f"[harness p50 {_pct(step_harness, 0.5):.0f}, p90 {_pct(step_harness, 0.9):.0f}]",
             f"tracking with the app shown: {app_fps:.2f} frames/s over {done} frames; headless "
             f"in the same kernel {headless['fps']:.2f}/s (ratio {app_fps / headless['fps']:.2f}, "
             "target >= 0.9)",
