@@ -76,3 +76,23 @@ def test_segment_image_matches_raw_predictor_and_is_labelled(engine, data_dir):
 def test_no_prompt_is_a_clear_error(engine):
     with pytest.raises(s2.PromptError, match="at least one click"):
         s2.segment_image(engine, np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.slow
+def test_two_image_sessions_of_one_size_never_share_an_embedding(engine, data_dir):
+    """One engine serves both (two image apps): a click after the other's uses its own image."""
+    a = s2.read_image(data_dir / "cars.jpg")
+    b = np.ascontiguousarray(a[::-1, ::-1])  # the same size, another picture
+    first, second = s2.ImageSession(a, engine), s2.ImageSession(b, engine)
+    for sess in (first, second):
+        sess.add_object()
+        sess.add_points(0, 1, [(200, 150)], [1])
+    assert second.features_ready() and not first.features_ready()  # b's features are held
+    got = first.add_points(0, 1, [(220, 160)], [1]).records[1].mask()
+    alone = s2.ImageSession(a, engine)
+    alone.add_object()
+    alone.add_points(0, 1, [(200, 150)], [1])
+    want = alone.add_points(0, 1, [(220, 160)], [1]).records[1].mask()
+    assert np.array_equal(got, want)
+    s2.segment_image(engine, b, points=[(10, 10)])  # a direct call takes them too
+    assert not alone.features_ready()

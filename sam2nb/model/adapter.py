@@ -557,6 +557,22 @@ def image_is_set(image_predictor: Any, height: int, width: int) -> bool:
     return bool(image_predictor._is_image_set) and image_predictor._orig_hw == [(height, width)]
 
 
+def image_holder(image_predictor: Any) -> Any:
+    """Who set the image whose embedding the predictor holds (see :func:`hold_image`)."""
+    if not image_predictor._is_image_set:
+        return None
+    return getattr(image_predictor, "_sam2nb_holder", None)
+
+
+def hold_image(image_predictor: Any, holder: Any) -> None:
+    """Record who set the predictor's image (None: someone who does not say).
+
+    One engine's image predictor serves every image session in the kernel: two images of the
+    same size cannot be told apart by the predictor's own state.
+    """
+    image_predictor._sam2nb_holder = holder
+
+
 def mask_generator(
     model: Any,
     sizes: list[tuple[int, int]],

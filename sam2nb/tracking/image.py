@@ -21,7 +21,7 @@ import numpy as np
 
 from ..base.errors import PromptError
 from ..media.video import to_rgb8
-from ..model.adapter import eager_prompts, image_is_set
+from ..model.adapter import eager_prompts, hold_image, image_holder, image_is_set
 from ..model.engine import Engine
 from .prompts import check_box, check_points
 
@@ -59,6 +59,7 @@ def segment_image(
     box: Sequence | np.ndarray | None = None,
     multimask: bool = True,
     reuse_embedding: bool = False,
+    owner: object | None = None,
 ) -> ImagePrediction:
     """Segment an image from clicks and/or a box with the engine's ``SAM2ImagePredictor``.
 
@@ -70,6 +71,8 @@ def segment_image(
         box: ``[x0, y0, x1, y1]`` in image pixels.
         multimask: return 3 candidates (best for a single click) instead of 1.
         reuse_embedding: skip the image encoder because ``image`` was the last one segmented.
+        owner: who asks (an image session): the embedding is reused only if the same owner
+            set it, so that another image of the same size in between is never mistaken for it.
 
     Returns:
         The candidate masks with their scores, labelled with the model.
@@ -88,8 +91,11 @@ def segment_image(
         raise PromptError("give at least one click (points=...) or a box (box=...).")
     predictor = engine.image_predictor
     with engine.autocast():
-        if not (reuse_embedding and image_is_set(predictor, h, w)):
+        held = image_is_set(predictor, h, w) and image_holder(predictor) is owner
+        if not (reuse_embedding and held):
+            hold_image(predictor, None)  # until it is set
             predictor.set_image(rgb)
+            hold_image(predictor, owner)
         with eager_prompts(engine.model):  # a compiled model recompiles per click count
             masks, scores, logits = predictor.predict(
                 point_coords=pts, point_labels=lab, box=bx, multimask_output=multimask

@@ -84,7 +84,7 @@ class ImageSession(Journaled):
         self.candidates: dict[int, ImagePrediction] = {}
         self.choice: dict[int, int] = {}
         self.results = ResultStore(w, h)
-        self._embedded = False
+        self._holder = object()  # the model's image features are ours while it holds this
         self.journal: Journal | None = None
         self.resumed: str | None = None  # what a resume brought back, in words
         self.moved_aside: Path | None = None
@@ -250,9 +250,8 @@ class ImageSession(Journaled):
         pred = segment_image(
             self.engine, self.image,
             points=p.points or None, labels=p.labels or None, box=p.box,
-            multimask=multimask, reuse_embedding=self._embedded,
+            multimask=multimask, reuse_embedding=True, owner=self._holder,
         )  # fmt: skip
-        self._embedded = True
         self.candidates[o] = pred
         self.choice[o] = int(np.argmax(pred.scores))
         with self._tx():  # the prompt, the chosen mask and the choice: one commit
@@ -289,6 +288,23 @@ class ImageSession(Journaled):
         self._keep_choice()
 
     # -- reading -----------------------------------------------------------------------------
+    def features_ready(self, frame_idx: int = 0) -> bool:
+        """Whether a prompt needs no image encoder run: the model holds this image's features.
+
+        Another image segmented with the same model since (a second app) takes them.
+
+        Example:
+            >>> im = s2.ImageSession(np.zeros((48, 64, 3), np.uint8), engine)
+            >>> _ = im.add_object()
+            >>> im.features_ready(), bool(im.add_points(0, 1, [(30, 20)], [1])), im.features_ready()
+            (False, True, True)
+        """
+        from ..model.adapter import image_holder, image_is_set
+
+        pred = self.engine.image_predictor
+        w, h = self.size
+        return image_holder(pred) is self._holder and image_is_set(pred, h, w)
+
     def frame(self, frame_idx: int = 0) -> FrameResult:
         """The chosen masks as a :class:`~sam2nb.FrameResult`."""
         return FrameResult(self._check_frame(frame_idx), self.results.frame(0))
@@ -358,9 +374,8 @@ def load_image_session(folder: Any, engine: Any = None) -> ImageSession:
             sess.candidates[o] = segment_image(
                 engine, sess.image, points=p.points or None, labels=p.labels or None,
                 box=p.box, multimask=len(p.points) == 1 and p.box is None,
-                reuse_embedding=sess._embedded,
+                reuse_embedding=True, owner=sess._holder,
             )  # fmt: skip
-            sess._embedded = True
             sess.choice[o] = choice[o]
     n, k = len(sess.objects), sum(1 for e in sess.log if e.op in PROMPT_OPS)
     sess.resumed = f"{n} object{'s' * (n != 1)}, {k} prompt{'s' * (k != 1)}"

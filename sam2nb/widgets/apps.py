@@ -421,6 +421,13 @@ class ImageSegmenter(PromptApp):
         self._after(None)  # a resumed session: its objects, masks and candidates
         self.say(opened_message(self.session) or "Click on an object (or drag a box around it).")
 
+    def _threads_for(self, frame_idx: int | None) -> contextlib.AbstractContextManager:
+        """Every core, always: the answer stays bit for bit :func:`segment_image`'s.
+
+        A mask decoder run on fewer threads can round differently and flip a pixel on an edge.
+        """
+        return contextlib.nullcontext()
+
     @property
     def masks(self) -> dict[int, np.ndarray]:
         """``{obj_id: (H, W) bool}``: each object's chosen mask at image resolution."""
