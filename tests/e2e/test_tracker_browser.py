@@ -150,6 +150,17 @@ def _drawn(page: Page, t0: float, timeout: float = 30_000) -> dict:
     )
 
 
+def _headless_fps(page: Page, root: Path, frames: int = 20) -> float:
+    """Frames/s of the app's video tracked headless, on the kernel's main thread (a cell)."""
+    return _in_kernel(page, root, f"""
+import time as _t
+_s = s2.Session(app.session.video, engine)
+_s.add_object(); _s.add_points(0, 1, [(450, 200)], [1])
+_t0 = _t.perf_counter(); _n = _s.run(max_frames={frames}, progress=False)
+pathlib.Path("headless.json").write_text(json.dumps({{"fps": _n / (_t.perf_counter() - _t0)}}))
+_s.close()""", "headless.json")["fps"]  # fmt: skip
+
+
 def _wait_log(root: Path, done, timeout: float = 60.0) -> list[dict]:
     """The session's prompt log, as the notebook dumps it, once ``done(log)`` holds."""
     return wait_json(root / "session_log.json", done, timeout,
@@ -227,6 +238,9 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     expect(page.locator(".sam2nb-frame-slider .widget-readout")).to_have_text("0")
 
     # propagate, stop, and see overlays on a later frame
+    # headless in the same kernel, just before and just after the app tracks (the machine's
+    # speed drifts within a minute: the mean of the two is the fairer yardstick)
+    before_fps = _headless_fps(page, lab["root"])
     page.get_by_role("button", name="▶ forward").click()
     progress = page.locator(".sam2nb-progress")
     page.wait_for_function(
@@ -240,19 +254,9 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     app_fps = float(progress.text_content().split(",")[1].strip().split("/")[0])
     frame = int(page.locator(".sam2nb-frame-slider .widget-readout").text_content())
     assert frame >= 7 and done >= 8  # the scrubber followed the propagation
-    # the same frames headless, in the same kernel: what the app costs tracking
-    headless = _in_kernel(
-        page,
-        lab["root"],
-        f"""
-import time as _t
-_s = s2.Session(app.session.video, engine)
-_s.add_object(); _s.add_points(0, 1, [(450, 200)], [1])
-_t0 = _t.perf_counter(); _n = _s.run(max_frames={done - 1}, progress=False)
-pathlib.Path("headless.json").write_text(json.dumps({{"fps": _n / (_t.perf_counter() - _t0)}}))
-_s.close()""",
-        "headless.json",
-    )
+    # headless, in the same kernel, just after: what the app costs tracking
+    headless = [before_fps, _headless_fps(page, lab["root"])]
+    head_fps = statistics.mean(headless)
 
     toggle = page.locator('button[title="show or hide object 1"]')
     page.evaluate("sel => window.__mark(sel)", CANVAS)
@@ -321,8 +325,8 @@ _s.close()""",
             f"redo: p50 {_pct(redo_ms, 0.5):.0f}, p90 {_pct(redo_ms, 0.9):.0f} (3 each) "
             f"[harness p50 {_pct(step_harness, 0.5):.0f}, p90 {_pct(step_harness, 0.9):.0f}]",
             f"tracking with the app shown: {app_fps:.2f} frames/s over {done} frames; headless "
-            f"in the same kernel {headless['fps']:.2f}/s (ratio {app_fps / headless['fps']:.2f}, "
-            "target >= 0.9)",
+            f"in the same kernel {headless[0]:.2f}/s before and {headless[1]:.2f}/s after (ratio "
+            f"{app_fps / head_fps:.2f} to their mean, target >= 0.9)",
             f"Play at {before['fps']:.0f} fps for {play_s:.1f} s: {passed} frames passed, "
             f"{drawn} drawn ({100 * drawn / max(passed, 1):.0f} %, target >= 90 % or the rate "
             f"shown); the app said: {shown[0]!r}",
