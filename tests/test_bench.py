@@ -136,6 +136,17 @@ def test_plots_draw_every_setting(made_up):
         made_up.plot_memory(objects=10)
 
 
+@pytest.mark.parametrize("weights, said", [("untrained test model", True),
+                                           ("random (timing only)", False)])  # fmt: skip
+def test_the_memory_plot_says_when_the_model_is_untrained(made_up, weights, said):
+    import dataclasses
+
+    rows = [dataclasses.replace(r, weights=weights) for r in made_up.rows]
+    report = dataclasses.replace(made_up, rows=rows)
+    title = report.plot_memory()._suptitle.get_text()
+    assert ("UNTRAINED" in title) is said and "memory while tracking" in title
+
+
 def test_csv_round_trip_and_a_foreign_csv(made_up, tmp_path):
     path = tmp_path / "b.csv"
     append_csv(path, made_up.rows[:2], made_up.curves)
@@ -284,3 +295,4 @@ def test_panel_runs_in_the_background_and_reprices_the_card(bedroom, tmp_path):
     assert "4/hour" in panel.card.value  # the card follows the price; nothing re-runs
     assert panel.progress.value == panel.progress.max == 2
     assert len(s2.read_bench(tmp_path / "b.csv").rows) == 2
+    assert "rows appended to" in panel.status.value  # whole, as wrapping text (not cut)

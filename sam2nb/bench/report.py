@@ -455,7 +455,10 @@ class BenchReport:
         for ax in axes[0]:
             ax.set_xlabel("frame")
             ax.legend(fontsize=8)
-        fig.suptitle(f"memory while tracking: {setting}, {objects} object(s)", fontsize=10)
+        title = f"memory while tracking: {setting}, {objects} object(s)"
+        if "untrained test model" in {r.weights for r in self.rows}:
+            title += "\nUNTRAINED test model, 256 px: not SAM 2.1's memory"
+        fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         return fig
 

@@ -24,6 +24,10 @@ from ..bench.run import benchmark
 from ..model.checkpoints import get_spec
 from .background import WidgetJob
 
+# the results table keeps its columns (a narrow window scrolls it sideways); the card's lines
+# wrap between words, never inside one (JupyterLab's output style breaks anywhere)
+TABLE_CSS = "white-space: pre; overflow-x: auto; word-break: normal; overflow-wrap: normal"
+CARD_CSS = "white-space: pre-wrap; word-break: normal; overflow-wrap: break-word"
 VARIANTS = ("test", "tiny", "small", "base_plus", "large")
 DTYPES = ("default", "bf16", "fp16", "fp32")
 
@@ -112,13 +116,15 @@ class BenchmarkPanel:
         self.run_btn = W.Button(description="run", button_style="primary", icon="play")
         self.stop_btn = W.Button(description="stop", icon="stop", disabled=True)
         self.progress = W.IntProgress(0, 0, 1, layout=W.Layout(width="240px"))
-        self.status = W.Label("")
+        self.status = W.HTML("", layout=W.Layout(min_width="0"))  # wraps: a long path stays whole
         self.message = W.HTML("")
         self.table = W.HTML("")
         self.card = W.HTML("")
         # an empty image shows as a broken one: each is shown once drawn
-        self.fps_plot = W.Image(format="png", layout=W.Layout(width="auto", display="none"))
-        self.memory_plot = W.Image(format="png", layout=W.Layout(width="auto", display="none"))
+        self.fps_plot = W.Image(format="png", layout=W.Layout(width="auto", max_width="100%",
+                                                                display="none"))  # fmt: skip
+        self.memory_plot = W.Image(format="png", layout=W.Layout(width="auto", max_width="100%",
+                                                                   display="none"))  # fmt: skip
         self.run_btn.on_click(lambda _: self._guard(self.run))
         self.stop_btn.on_click(lambda _: self.stop())
         self.price.observe(lambda _: self._draw_card(), "value")
@@ -127,8 +133,11 @@ class BenchmarkPanel:
             W.HBox([self.variants, self.dtypes, self.compile]),
             W.HBox([self.objects, self.frames]),
             W.HBox([self.price, self.video_fps]),
-            W.HBox([self.run_btn, self.stop_btn, self.progress, self.status]),
-            self.message, self.table, W.HBox([self.fps_plot, self.memory_plot]), self.card,
+            W.HBox([self.run_btn, self.stop_btn, self.progress, self.status],
+                   layout=W.Layout(flex_flow="row wrap")),
+            self.message, self.table,
+            W.HBox([self.fps_plot, self.memory_plot], layout=W.Layout(flex_flow="row wrap")),
+            self.card,
         ])  # fmt: skip
 
     # -- running ---------------------------------------------------------------------------
@@ -165,11 +174,11 @@ class BenchmarkPanel:
         self.draw()
         stopped = " (stopped: these are the runs that finished)" if self.report.stopped else ""
         saved = f"; rows appended to {self.csv}" if self.csv else ""
-        self.status.value = f"{len(self.report.rows)} runs measured{stopped}{saved}"
+        self.status.value = html.escape(f"{len(self.report.rows)} runs measured{stopped}{saved}")
 
     def _show_progress(self, done: int, total: int, what: str) -> None:
         self.progress.max, self.progress.value = max(total, 1), done
-        self.status.value = f"{done}/{total}: {what}"
+        self.status.value = html.escape(f"{done}/{total}: {what}")
 
     def stop(self) -> None:
         """Stop after the frame being measured; what finished is kept."""
@@ -193,7 +202,7 @@ class BenchmarkPanel:
         if r is None or not r.rows:
             self.table.value = "<i>nothing measured yet</i>"
             return
-        self.table.value = f"<pre>{html.escape(str(r))}</pre>"
+        self.table.value = f"<pre style='{TABLE_CSS}'>{html.escape(str(r))}</pre>"
         self.fps_plot.value = _png(r.plot_fps().figure)
         self.fps_plot.layout.display = None
         if r.curves:
@@ -208,7 +217,7 @@ class BenchmarkPanel:
             text = self.report.card(float(self.price.value), float(self.video_fps.value))
         except Exception as exc:  # a price the card refuses: say so, keep the rest
             text = str(exc)
-        self.card.value = f"<pre>{html.escape(text)}</pre>"
+        self.card.value = f"<pre style='{CARD_CSS}'>{html.escape(text)}</pre>"
 
     # -- errors ----------------------------------------------------------------------------
     def _guard(self, fn: Any) -> None:
