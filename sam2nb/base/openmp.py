@@ -85,9 +85,6 @@ def release_workers() -> bool:
     return fn is not None and fn(OMP_PAUSE_SOFT) == 0
 
 
-_hooked: set[int] = set()  # the IPython shells that release the main thread's pool after a cell
-
-
 def _after_cell(*_: Any) -> None:
     release_workers()
 
@@ -119,8 +116,6 @@ def release_after_cells(shell: Any = None) -> bool:
     events = getattr(shell, "events", None)
     if events is None:
         return False
-    with _lock:
-        if id(shell) not in _hooked:
-            events.register("post_execute", _after_cell)
-            _hooked.add(id(shell))
+    with _lock:  # IPython keeps a callback once: registering again changes nothing
+        events.register("post_execute", _after_cell)
     return True
