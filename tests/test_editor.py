@@ -225,6 +225,9 @@ def _edits(ed, fast: bool):
     ed.click(0, 70, 40, label=1)
     out.append(ed.undo())  # the third click goes
     out.append(ed.undo())  # the second too
+    out.append(ed.redo())  # and both come back (fast: a chain of redo points)
+    out.append(ed.redo())
+    out.append(ed.undo())  # the third goes again (fast: the redo left an undo point)
     out.append(ed.redo())
     ed.box(0, [30, 20, 100, 80])  # a box keeps the clicks
     out.append(ed.undo())
@@ -271,7 +274,39 @@ def test_a_fast_undo_leaves_the_session_exactly_as_the_replay_does(engine, clip)
     assert fast[1] == slow[1]  # each undo and redo showed the same masks
     assert fast[2] == slow[2]  # and tracking afterwards gives the same masks
     assert fast[3] < slow[3]  # with fewer model runs: the undos ran none
-    print(f"\nmodel runs for 11 edits, 9 undos, 2 redos: fast {fast[3]}, replaying {slow[3]}")
+    print(f"\nmodel runs for 11 edits, 10 undos, 5 redos: fast {fast[3]}, replaying {slow[3]}")
+
+
+def _counted(s):
+    calls = []
+    add = s.predictor.add_new_points_or_box
+    s.predictor.add_new_points_or_box = lambda *a, c=calls, f=add, **k: c.append(1) or f(*a, **k)
+    return calls
+
+
+def test_a_redo_right_after_an_undo_runs_no_model_and_a_later_one_sends_the_prompt(sess):
+    """Undo, undo, redo, redo put the masks back with no model run; once something else is
+    logged (a new object) the redo sends the prompt again and shows the same mask."""
+    ed = s2.PromptEditor(sess)
+    ed.click(0, 60, 50, label=1)
+    masks = [_rle(sess, 0)]
+    ed.click(0, 20, 20, label=0)
+    masks.append(_rle(sess, 0))
+    ed.click(0, 70, 40, label=1)
+    masks.append(_rle(sess, 0))
+    calls = _counted(sess)
+    ed.undo(), ed.undo()
+    assert _rle(sess, 0) == masks[0]
+    assert ed.redo().records[1].rle == masks[1] and _rle(sess, 0) == masks[1]
+    assert ed.redo().records[1].rle == masks[2]
+    assert ed.prompts(0)[1].labels == [1, 0, 1]
+    assert calls == []  # none of the four ran the model
+    ed.undo()
+    ed.new_object()  # logged: the redo point is stale
+    ed.select(1)
+    assert sess.redo_point() is None
+    assert ed.redo().records[1].rle == masks[2]
+    assert len(calls) == 1 and ed.prompts(0)[1].labels == [1, 0, 1]
 
 
 def test_a_fast_undo_after_a_click_that_re_tracked_equals_the_replay(engine, bedroom):

@@ -30,6 +30,7 @@ class Edit:
     entry: Entry
     before: Any = None  # the frame's result before its first prompt (a tracked mask), if any
     point: Any = None  # the session's undo point right after the edit (a fast undo), if any
+    again: Any = None  # the session's redo point right after a fast undo of it (a fast redo)
 
 
 class PromptEditor:
@@ -204,9 +205,12 @@ class PromptEditor:
         res = fast(e.point, hist, then) if fast is not None and e.point is not None else None
         e.point = None  # used, or too late
         if res is not None:  # put back as it was, no model run (the log as a replay writes it)
+            e.again = getattr(self.session, "redo_point", lambda: None)()
             self._redo.append(self._undo.pop())
             self._keep()
             return res
+        for r in self._redo:  # what earlier fast undos kept is stale once anything is logged
+            r.again = None
         res = self._replay(e.frame_idx, e.obj_id, hist)
         if not hist and e.before is not None:  # a correction undone: the tracked mask is back
             r = e.before
@@ -220,11 +224,21 @@ class PromptEditor:
         return res
 
     def redo(self) -> FrameResult | None:
-        """Apply the last undone edit again. Returns that frame, or None."""
+        """Apply the last undone edit again. Returns that frame, or None.
+
+        Right after a fast undo (nothing else done since), the frame is put back as the edit
+        left it, with no model run; otherwise the edit's prompt is sent again.
+        """
         if not self._redo:
             return None
         e = self._redo[-1]
-        res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
+        fast = getattr(self.session, "redo_last", None)
+        res = fast(e.again) if fast is not None and e.again is not None else None
+        e.again = None  # used, or too late
+        if res is None:  # send the prompt again (one decoder pass, the same mask)
+            for r in self._redo:
+                r.again = None
+            res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
         e.entry = self.session.log[-1]  # (e.before stays: the result before the first prompt)
         e.point = self._point()
         self._undo.append(self._redo.pop())
@@ -246,7 +260,7 @@ class PromptEditor:
     def _record(self, f: int, o: int, before: Any = None) -> None:
         point = self._point()
         self._undo.append(Edit(f, o, self.session.log[-1], before, point))
-        self._redo.clear()
+        self._redo.clear()  # (with what their fast redos held)
         self._keep()
 
     def _replay(self, f: int, o: int, entries: list[Entry], clear: bool = True) -> FrameResult:

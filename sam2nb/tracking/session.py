@@ -39,7 +39,7 @@ from .prompts import TrackedObject, check_box, check_mask, check_obj_id, check_p
 from .propagation import Propagation
 from .runs import KEEPS_RUN, Runs
 from .store import FrameResult, ResultStore
-from .undo import FastUndo, UndoPoint
+from .undo import FastUndo, RedoPoint, UndoPoint
 
 MEMORY_MODES = ("auto", "full", "bounded")
 AUTO_FULL_MAX_FRAMES = 500  # "auto" keeps every frame's state up to this many frames
@@ -124,6 +124,8 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
         self.settled: list[Settled] = []  # where the last propagation's passes converged
         self._undo_point: UndoPoint | None = None  # what the last prompt replaced
         self._undo_len = 0
+        self._redo_point: RedoPoint | None = None  # what the last fast undo took back
+        self._redo_len = 0
         self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()

@@ -10,6 +10,12 @@ the frame, so the session is exactly as the replay leaves it, at no model cost. 
 while nothing else was logged since (nothing prompted, tracked or removed, and only for an
 object that had prompts before); then the session is as it was right after the edit before,
 so undoing that one is fast too, as long as it came right before. Otherwise the editor replays.
+
+Redo is the mirror image: a fast undo keeps what the frame had right after the prompt (a
+:class:`RedoPoint`), and :meth:`FastUndo.redo_last` puts that back and logs the prompt again,
+while nothing else was logged since, again at no model cost. Several fast undos in a row chain
+their redo points, so redoing them in turn is fast too. Otherwise the editor sends the prompt
+again (one decoder pass, the same mask).
 """
 
 from __future__ import annotations
@@ -35,6 +41,18 @@ class UndoPoint:
     prev: Entry | None = None  # the log entry just before this prompt's
 
 
+@dataclass(frozen=True)
+class RedoPoint:
+    """What a frame had right after the prompt ``entry``, kept when a fast undo took it back."""
+
+    entry: Entry
+    frame_idx: int
+    obj_id: int
+    snap: dict  # sam2's inputs and outputs of the frame for the object, after the prompt
+    after: MaskRecord | None  # the prompt's mask record
+    prev: RedoPoint | None = None  # the redo point of the undo just before this one, if valid
+
+
 class FastUndo:
     """The session's side of a fast undo (a mixin of :class:`~sam2nb.Session`)."""
 
@@ -45,6 +63,8 @@ class FastUndo:
     _busy: Any
     _undo_point: UndoPoint | None
     _undo_len: int  # the log's length when the undo point was taken (valid while unchanged)
+    _redo_point: RedoPoint | None
+    _redo_len: int  # the log's length when the redo point was taken (valid while unchanged)
 
     def _obj_idx(self, obj_id: int) -> int | None:  # pragma: no cover - the session's
         raise NotImplementedError
@@ -105,6 +125,8 @@ class FastUndo:
         self, point: UndoPoint, idx: int, earlier: list[Entry], then: UndoPoint | None
     ) -> None:
         f, o = point.frame_idx, point.obj_id
+        after = S.snapshot(self.state, idx, f)
+        redo = RedoPoint(point.entry, f, o, after, self.results.frame(f).get(o), self.redo_point())
         with self._ctx(), self._tx():
             S.restore(self.state, idx, f, point.snap)
             if point.before is None:
@@ -121,3 +143,58 @@ class FastUndo:
         chained = then is not None and point.prev is not None and then.entry is point.prev
         self._undo_point = then if chained else None
         self._undo_len = len(self.log)
+        self._redo_point, self._redo_len = redo, len(self.log)
+
+    def redo_point(self) -> RedoPoint | None:
+        """What the last fast undo took back, while nothing was logged since (else None).
+
+        Example:
+            >>> _ = sess.add_points(0, 1, [(200, 100)], [0])
+            >>> ed_point = sess.undo_point()
+            >>> _ = sess.undo_last(ed_point, sess.log.history(0, 1, len(sess.log) - 1))
+            >>> sess.redo_point().entry is ed_point.entry
+            True
+        """
+        u = self._redo_point
+        if u is not None and len(self.log) != self._redo_len:  # something was logged since
+            self._redo_point = u = None  # (let go of what it holds)
+        return u
+
+    def redo_last(self, point: RedoPoint) -> FrameResult | None:
+        """Put back what a fast undo took back, and log its prompt again; None if too late.
+
+        Args:
+            point: from :meth:`redo_point`, right after the undo.
+
+        Returns:
+            The frame as it is now, or None when something was logged since the undo (then
+            send the prompt again: :class:`~sam2nb.PromptEditor` does).
+        """
+        if self.redo_point() is not point:
+            return None
+        f, o = point.frame_idx, point.obj_id
+        idx = self._obj_idx(o)
+        if idx is None or point.after is None or not self._busy.acquire(blocking=False):
+            return None
+        try:
+            self._fast_redo(point, idx)
+        finally:
+            self._busy.release()
+        return self.frame(f)  # type: ignore[attr-defined]  (the session's)
+
+    def _fast_redo(self, point: RedoPoint, idx: int) -> None:
+        f, o, r = point.frame_idx, point.obj_id, point.after
+        before = S.snapshot(self.state, idx, f)
+        rec = self.results.frame(f).get(o)
+        then = self.undo_point()  # the session is as right after that prompt: chain to it
+        entry = copy.copy(point.entry)
+        with self._ctx(), self._tx():
+            S.restore(self.state, idx, f, point.snap)
+            self.results.put(f, [o], r.mask()[None], scores=[r.score], ious=[r.iou],
+                             reverse=r.reverse)  # fmt: skip
+            self.dirty.add(f)
+            self._log(entry)
+            self._journal_prompts([(o, f)])
+        self._undo_point = UndoPoint(entry, f, o, before, rec, None if then is None else then.entry)
+        self._undo_len = len(self.log)
+        self._redo_point, self._redo_len = point.prev, len(self.log)
