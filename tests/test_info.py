@@ -137,3 +137,15 @@ def test_collect_on_this_machine():
 def test_format_shows_gpus():
     text = format_info(SystemInfo(torch_version="2.5.1", gpus=[H100, T4]))
     assert "H100" in text and "T4" in text and "compute 7.5" in text
+
+
+def test_findings_wrap_at_words_and_fixes_stay_whole():
+    """A notebook's output breaks long lines anywhere: the text report wraps its findings."""
+    info = SystemInfo(torch_version="2.5.1", **OK)
+    info.findings = found = diagnose(info)
+    text = format_info(info)
+    assert any(len(f"NOTE: {f.message}") > 88 for f in found)  # one that needs wrapping
+    assert all(len(line) <= 88 for line in text.splitlines() if not line.startswith("    fix:"))
+    words = " ".join(text.split())  # the messages, every word intact, in order
+    assert all(" ".join(f.message.split()) in words for f in found)
+    assert all(f"fix: {f.fix}" in text for f in found if f.fix)  # a command is never broken

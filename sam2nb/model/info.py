@@ -18,11 +18,14 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from importlib import metadata
 
 from .._version import __version__
 from . import checkpoints as checkpoints
+
+WIDTH = 88  # the text report's line length (its findings are wrapped at words)
 
 # CUDA builds that PyTorch publishes wheels for (download.pytorch.org/whl/<tag>).
 _TORCH_CUDA_TAGS = ((11, 8), (12, 1), (12, 4), (12, 6), (12, 8), (12, 9), (13, 0))
@@ -343,8 +346,11 @@ def format_info(info: SystemInfo, findings: bool = True) -> str:
     lines.append(f"runs on     {info.device} in {info.dtype}")
     lines.append(f"checkpoints {', '.join(info.cached) or 'none cached'}   ({info.cache_dir})")
     if findings:
-        for f in info.findings:
-            lines.append(f"{f.level.upper()}: {f.message}")
+        for f in info.findings:  # wrapped at words: a notebook's output breaks long lines anywhere
+            head = f"{f.level.upper()}: "
+            lines += textwrap.wrap(f.message, WIDTH, initial_indent=head,
+                                   subsequent_indent=" " * len(head), break_long_words=False,
+                                   break_on_hyphens=False)  # fmt: skip
             if f.fix:
                 lines.append(f"    fix: {f.fix}")
     return "\n".join(lines)
