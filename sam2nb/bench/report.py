@@ -390,7 +390,7 @@ class BenchReport:
         import numpy as np
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(max(5, 1.6 * len(self.settings()) + 2), 3.6))
+            _, ax = plt.subplots(figsize=(max(5, 1.6 * len(self.settings()) + 2) + 2.4, 3.6))
         settings, ks = self.settings(), self._objects()
         width = 0.8 / max(1, len(ks))
         for j, k in enumerate(ks):
@@ -414,7 +414,8 @@ class BenchReport:
         elif "random (timing only)" in kinds:
             title += "\nrandom weights: valid timings, no checkpoint"
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=8)
+        # beside the bars, never over them
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
         ax.figure.tight_layout()
         return ax
 
