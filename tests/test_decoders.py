@@ -61,6 +61,20 @@ def test_reading_backwards_does_not_seek_for_every_frame(bedroom):
     assert back._backend._ok.all()
 
 
+def test_skipping_ahead_decodes_on_instead_of_seeking_back(bedroom):
+    """Play skipping frames (every 7th) or a scrub ahead: one keyframe for 200 frames, so a
+    seek for each would decode from frame 0 every time; the frames are the same."""
+    seq = s2.open_video(bedroom, decoder="pyav")
+    want = {i: seq[i] for i in range(200)}
+    v = s2.open_video(bedroom, decoder="pyav")
+    seeks = []
+    real = v._backend._seek
+    v._backend._seek = lambda idx: seeks.append(idx) or real(idx)
+    for i in [*range(0, 200, 7), 3, 10]:  # ahead, then back (a seek), then ahead again
+        assert np.array_equal(v[i], want[i]), i
+    assert seeks == [0, 3]
+
+
 def test_a_long_file_opens_at_once_and_memory_stays_flat(long_mp4):
     proc = psutil.Process()
     rss0 = proc.memory_info().rss

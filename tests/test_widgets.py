@@ -359,6 +359,31 @@ def test_play_meter_measures_the_drawn_rate(drawn_per_s, skipped):
     assert ("skipped to keep time" in m.summary(103.0)) == skipped
 
 
+@pytest.mark.parametrize(("drawn_per_s", "step"), [(30, 1), (28, 1), (10, 3), (7, 5), (1, 15)])
+def test_play_ticks_every_step_th_frame_at_the_rate_drawn(drawn_per_s, step):
+    m = PlayMeter(30.0)
+    m.start(100.0)
+    for i in range(1, 3 * drawn_per_s + 1):
+        m.drawn(100.0 + i / drawn_per_s)
+    assert m.pace(101.0) == 1  # not before a window has passed
+    assert m.pace(103.0) == step
+
+
+def test_play_tries_a_smaller_step_after_three_windows_that_kept_up():
+    """A kernel that draws 12 frames/s: every 3rd frame (10 ticks/s) keeps up, every 2nd (15)
+    does not, so Play tries 2 after three good windows and goes back to 3."""
+    m = PlayMeter(30.0)
+    m.start(0.0)
+    t, steps = 0.0, []
+    for _ in range(5):
+        ticks = min(30.0 / m.step, 12.0)  # what is drawn a second
+        for i in range(1, 17):
+            m.drawn(t + i / ticks if i / ticks <= 1.6 else t + 1.6)
+        t += 1.6
+        steps.append(m.pace(t))
+    assert steps == [3, 3, 3, 2, 3]
+
+
 def test_scrubber_plays_at_the_video_rate_and_says_what_it_draws(sess):
     sc = s2.FrameScrubber(sess.video, sess, threaded=False)
     assert sc.play.interval == round(1000 / sess.video.fps)
@@ -367,7 +392,14 @@ def test_scrubber_plays_at_the_video_rate_and_says_what_it_draws(sess):
     sc.show(3)
     assert "fps" in sc.info_text and sc.meter.count == 1
     assert len(sc.info_text) <= len(idle) + 6  # in place of the time: the row does not jump
+    sc.meter.times.clear()
+    sc.meter.t0 -= 2  # two seconds later, with one frame drawn in the last window: it ticks
+    sc.meter._paced -= 2  # every 15th frame, 15 times slower
+    sc.show(4)
+    assert sc.play.step == 15 and sc.play.interval == 15 * round(1000 / sess.video.fps)
     sc.play.playing = False
+    assert sc.play.step == 1 and sc.play.interval == round(1000 / sess.video.fps)
+    assert sc.frame_idx == 5  # it stopped short of the end by less than a step: the end
     assert sc.info_tip.startswith("played at ")  # what the play achieved stays said
     assert 'title="played at ' in sc.info.value
     sc.show(4)

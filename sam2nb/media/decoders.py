@@ -338,6 +338,8 @@ class PyAVBackend(Backend):
                 continue
             if t == target:
                 self._kept.update(kept)
+                while len(self._kept) > len(kept) and _frames_bytes(self._kept) > _KEEP_BYTES:
+                    self._kept.pop(next(iter(self._kept)))  # decoding on: the oldest go first
                 self._next = idx + 1
                 return frame
             if t > target:
@@ -355,10 +357,22 @@ class PyAVBackend(Backend):
         self._next = -1
         return None
 
+    def _ahead(self, idx: int) -> bool:
+        """Whether decoding on from here reaches ``idx`` as soon as a seek would.
+
+        So it is when ``idx`` lies ahead with no keyframe between (Play skipping frames, a
+        scrub forward): a seek would go back to that keyframe and decode forward again.
+        """
+        if self._frames is None or not 0 <= self._next < idx:
+            return False
+        target = int(self._pts[idx])
+        k = int(np.searchsorted(self._keys, target, side="right")) - 1
+        return int(self._keys[max(k, 0)]) <= int(self._pts[self._next])
+
     def _decode(self, idx: int) -> Any:
         if idx in self._kept:
             return self._kept.pop(idx)
-        if idx != self._next:
+        if idx != self._next and not self._ahead(idx):  # else on from here: no seek back
             self._seek(idx)
             frame = self._next_frame(idx)
             if frame is None:  # the seek landed after it (odd index): from the start
@@ -479,3 +493,8 @@ def open_file(path: Path, max_side: int | None, decoder: str | None = None) -> B
             f"The {name} video decoder is not installed: `pip install {pkg}`, or choose the "
             f"other one with decoder={'decord' if name == 'pyav' else 'pyav'!r}."
         ) from None
+
+
+def _frames_bytes(frames: dict) -> int:
+    """What decoded frames (YUV 4:2:0) kept on the way hold, in bytes."""
+    return sum(f.width * f.height * 3 // 2 for f in frames.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import html
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ LANE = 12  # timeline pixels per object
 FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
 TIMELINE_INTERVAL = 1.0  # seconds between timeline redraws while frames stream in
 PLAY_WINDOW = 1.5  # seconds over which Play's drawn rate is measured
+MAX_PLAY_STEP = 15  # Play advances at most this many frames a tick (it keeps the video's time)
 
 
 class PlayMeter:
@@ -62,11 +64,44 @@ class PlayMeter:
         self.times: collections.deque[float] = collections.deque()
         self.t0 = 0.0
         self.count = 0
+        self.step = 1  # frames Play advances a tick (see :meth:`pace`)
+        self._paced = 0.0  # when the step last changed, or was confirmed
+        self._good = 0  # windows in a row that kept up with the ticks
 
     def start(self, now: float) -> None:
         """Play began."""
         self.times.clear()
-        self.t0, self.count = now, 0
+        self.t0, self.count, self.step, self._paced, self._good = now, 0, 1, now, 0
+
+    def pace(self, now: float) -> int:
+        """The step Play should tick with: every ``step``-th frame, ``step`` times slower.
+
+        Play keeps the video's time either way. Ticking at the full rate when the kernel draws
+        a fifth of the ticks only sends (and answers) messages that are skipped: two widget
+        updates and their echoes a tick, which take the cores that drawing needs. So once per
+        window the step goes up to what was drawn, and back down one after three windows that
+        kept up with every tick.
+
+        Example:
+            >>> m = PlayMeter(30.0)
+            >>> m.start(0.0)
+            >>> for i in range(1, 16): m.drawn(i / 10)  # 10 of 30 frames/s drawn
+            >>> m.pace(1.5)
+            3
+        """
+        if now - self._paced < PLAY_WINDOW:
+            return self.step
+        self._paced = now
+        r = self.rate(now)
+        ticks = self.fps / self.step
+        if r >= 0.9 * ticks:  # kept up: after three such windows, try a smaller step
+            self._good += 1
+            if self._good >= 3 and self.step > 1:
+                self.step, self._good = self.step - 1, 0
+        else:
+            self._good = 0
+            self.step = min(MAX_PLAY_STEP, max(self.step, math.ceil(self.fps / max(r, 1.0))))
+        return self.step
 
     def drawn(self, now: float) -> None:
         """A frame was drawn while playing."""
@@ -146,6 +181,7 @@ class FrameScrubber:
         self.play = W.Play(min=0, max=n - 1, step=1, interval=interval,
                            tooltip="play at the video's frame rate / pause; loop")  # fmt: skip
         self.meter = PlayMeter(1000 / interval)
+        self._interval = interval
         self.play.observe(self._on_playing, names="playing")
         self.slider = W.IntSlider(
             min=0, max=n - 1, description="frame", continuous_update=True,
@@ -298,6 +334,9 @@ class FrameScrubber:
             now = time.monotonic()
             self.meter.drawn(now)
             playing = self.meter.text(now)
+            step = self.meter.pace(now)
+            if step != self.play.step:  # every step-th frame, as often: the video's time kept
+                self.play.step, self.play.interval = step, step * self._interval
         self.say(self._describe(frame_idx, playing))
 
     def say(self, text: str, tip: str | None = None) -> None:
@@ -310,6 +349,12 @@ class FrameScrubber:
 
     def _on_playing(self, change: dict) -> None:
         now = time.monotonic()
+        step = self.play.step
+        if step != 1:  # a new play, or a pause: frame by frame again at first
+            self.play.step, self.play.interval = 1, self._interval
+            end = self.slider.max
+            if not change["new"] and not self.play.repeat and self.slider.value + step > end:
+                self.slider.value = end  # it stopped short of the end by less than a step
         if change["new"]:
             self.meter.start(now)
             self.say(self.info_text, "frames drawn per second while playing")
