@@ -209,15 +209,10 @@ class PromptEditor:
             self._redo.append(self._undo.pop())
             self._keep()
             return res
-        for r in self._redo:  # what earlier fast undos kept is stale once anything is logged
-            r.again = None
+        self._forget_redos()
         res = self._replay(e.frame_idx, e.obj_id, hist)
         if not hist and e.before is not None:  # a correction undone: the tracked mask is back
-            r = e.before
-            self.session.results.put(
-                r.frame_idx, [r.obj_id], r.mask()[None], scores=[r.score], ious=[r.iou],
-                reverse=r.reverse,
-            )  # fmt: skip
+            self.session.results.put_record(e.before)
             res = self.session.frame(e.frame_idx)
         self._redo.append(self._undo.pop())
         self._keep()
@@ -236,8 +231,7 @@ class PromptEditor:
         res = fast(e.again) if fast is not None and e.again is not None else None
         e.again = None  # used, or too late
         if res is None:  # send the prompt again (one decoder pass, the same mask)
-            for r in self._redo:
-                r.again = None
+            self._forget_redos()
             res = self._replay(e.frame_idx, e.obj_id, [e.entry], clear=False)
         e.entry = self.session.log[-1]  # (e.before stays: the result before the first prompt)
         e.point = self._point()
@@ -256,6 +250,11 @@ class PromptEditor:
             e.point = None  # free what they hold (sam2's outputs of a frame)
         get = getattr(self.session, "undo_point", None)
         return get() if get is not None else None
+
+    def _forget_redos(self) -> None:
+        """Let go of what earlier fast undos kept: stale once the replay logs anything."""
+        for r in self._redo:
+            r.again = None
 
     def _record(self, f: int, o: int, before: Any = None) -> None:
         point = self._point()

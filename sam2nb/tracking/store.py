@@ -198,19 +198,38 @@ class ResultStore:
             else [None if v is None else float(v) for v in ious]
         )
         records = []
-        rows = []
         for oid, rle, score, iou in zip(obj_ids, rles, scores, ious, strict=True):
             area = int(mask_utils.area(rle))
             bbox = _bbox(rle, area)
-            rec = MaskRecord(int(frame_idx), oid, rle, area, bbox, score, iou, bool(reverse))
-            records.append(rec)
-            b = bbox or (None, None, None, None)
-            rows.append((rec.frame_idx, oid, rle["counts"], area, *b, score, iou, int(reverse)))
+            records.append(
+                MaskRecord(int(frame_idx), oid, rle, area, bbox, score, iou, bool(reverse))
+            )
+        self._write(records)
+        return records
+
+    def put_record(self, record: MaskRecord) -> None:
+        """Store a record read before (an undo puts a frame's earlier mask back), as it was.
+
+        Example:
+            >>> store = ResultStore(4, 2)
+            >>> (rec,) = store.put(0, [1], np.ones((1, 2, 4), bool), scores=[0.9])
+            >>> _ = store.delete(obj_id=1)
+            >>> store.put_record(rec)
+            >>> store.get(0, 1) == rec
+            True
+        """
+        self._write([record])
+
+    def _write(self, records: list[MaskRecord]) -> None:
+        rows = [
+            (r.frame_idx, r.obj_id, r.rle["counts"], r.area, *(r.bbox or (None,) * 4), r.score,
+             r.iou, int(r.reverse))
+            for r in records
+        ]  # fmt: skip
         with self._lock:
             self._db.executemany(
                 "INSERT OR REPLACE INTO masks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
-        return records
 
     def delete(self, *, obj_id: int | None = None, frames: Iterable[int] | None = None) -> int:
         """Delete the results of an object and/or some frames; returns how many went."""

@@ -132,9 +132,7 @@ class FastUndo:
             if point.before is None:
                 self.results.delete(obj_id=o, frames=[f])
             else:
-                r = point.before
-                self.results.put(f, [o], r.mask()[None], scores=[r.score], ious=[r.iou],
-                                 reverse=r.reverse)  # fmt: skip
+                self.results.put_record(point.before)
             self.dirty.add(f)
             self._log(ClearFrame(f, o))
             for e in earlier:  # the entries a replay would write, as new entries
@@ -183,15 +181,14 @@ class FastUndo:
         return self.frame(f)  # type: ignore[attr-defined]  (the session's)
 
     def _fast_redo(self, point: RedoPoint, idx: int) -> None:
-        f, o, r = point.frame_idx, point.obj_id, point.after
+        f, o = point.frame_idx, point.obj_id
         before = S.snapshot(self.state, idx, f)
         rec = self.results.frame(f).get(o)
         then = self.undo_point()  # the session is as right after that prompt: chain to it
         entry = copy.copy(point.entry)
         with self._ctx(), self._tx():
             S.restore(self.state, idx, f, point.snap)
-            self.results.put(f, [o], r.mask()[None], scores=[r.score], ious=[r.iou],
-                             reverse=r.reverse)  # fmt: skip
+            self.results.put_record(point.after)
             self.dirty.add(f)
             self._log(entry)
             self._journal_prompts([(o, f)])
