@@ -337,9 +337,10 @@ class PyAVBackend(Backend):
             if t is None:
                 continue
             if t == target:
-                self._kept.update(kept)
-                while len(self._kept) > len(kept) and _frames_bytes(self._kept) > _KEEP_BYTES:
-                    self._kept.pop(next(iter(self._kept)))  # decoding on: the oldest go first
+                self._kept.update(kept)  # decoding on from earlier reads: the oldest go first
+                total = sum(map(_yuv_bytes, self._kept.values()))
+                while total > _KEEP_BYTES and len(self._kept) > len(kept):
+                    total -= _yuv_bytes(self._kept.pop(next(iter(self._kept))))
                 self._next = idx + 1
                 return frame
             if t > target:
@@ -350,10 +351,9 @@ class PyAVBackend(Backend):
             if i < self.num_frames and self._pts[i] == t:
                 self._ok[i] = True
                 kept[i] = frame
-                size += frame.width * frame.height * 3 // 2
+                size += _yuv_bytes(frame)
                 while size > _KEEP_BYTES and kept:
-                    old = kept.pop(next(iter(kept)))
-                    size -= old.width * old.height * 3 // 2
+                    size -= _yuv_bytes(kept.pop(next(iter(kept))))
         self._next = -1
         return None
 
@@ -495,6 +495,6 @@ def open_file(path: Path, max_side: int | None, decoder: str | None = None) -> B
         ) from None
 
 
-def _frames_bytes(frames: dict) -> int:
-    """What decoded frames (YUV 4:2:0) kept on the way hold, in bytes."""
-    return sum(f.width * f.height * 3 // 2 for f in frames.values())
+def _yuv_bytes(frame: Any) -> int:
+    """What a decoded frame (YUV 4:2:0) kept on the way holds, in bytes."""
+    return frame.width * frame.height * 3 // 2
