@@ -391,3 +391,48 @@ def test_the_main_threads_workers_end_after_each_cell():
     while count() > base and time.monotonic() < deadline:
         time.sleep(0.01)
     assert count() == base
+
+
+def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
+    """While tracking, follow, the progress line and the timeline are paced: the browser's
+    work for them shares the cores with the model (see the budget in widgets/tracker.py)."""
+    import time
+
+    from sam2nb.widgets import scrubber as S
+    from sam2nb.widgets import tracker as T
+
+    app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=False, max_width=320)
+    app.click(225.0, 100.0, frame_idx=0, obj_id=1)
+    labels, draws, lanes = [], [], []
+    app.progress_label.observe(lambda c: labels.append((time.monotonic(), c["new"])), "value")
+    render = app.scrubber.render
+    monkeypatch.setattr(
+        app.scrubber, "render", lambda f: draws.append(time.monotonic()) or render(f)
+    )
+    draw_timeline = app.scrubber.draw_timeline
+
+    def lane(force: bool = False, **kw) -> None:  # the timeline drawn as frames stream in
+        before = app.scrubber._timeline_t
+        draw_timeline(force=force, **kw)
+        if not force and app.scrubber._timeline_t != before:
+            lanes.append(time.monotonic())
+
+    monkeypatch.setattr(app.scrubber, "draw_timeline", lane)
+    t0 = time.monotonic()
+    app.propagate("forward", max_frames=16)
+    took = time.monotonic() - t0
+    assert app.said.startswith("Propagated forward over 17 frames")
+    assert app.frame_idx == 16  # follow ends on the last frame tracked
+
+    def gaps(times):
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+    # the first and last of each are the run's start and end: the rest keep their interval
+    assert all(g >= T.FOLLOW_EVERY_S for g in gaps(draws[:-1])), (gaps(draws), took)
+    during = [t for t, text in labels if "of 17 frames" in text
+              or text.endswith("/s") and int(text.split()[0]) < 17]  # fmt: skip
+    assert labels[-1][1].endswith("done"), labels
+    assert all(g >= T.PROGRESS_EVERY_S for g in gaps(during)), (labels, took)
+    assert all(g >= S.TIMELINE_INTERVAL for g in gaps(lanes)), (gaps(lanes), took)
+    assert len(draws) <= 2 + took / T.FOLLOW_EVERY_S
+    assert T.FOLLOW_EVERY_S >= 4 and T.PROGRESS_EVERY_S >= 2 and S.TIMELINE_INTERVAL >= 2
