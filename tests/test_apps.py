@@ -395,11 +395,10 @@ def test_the_main_threads_workers_end_after_each_cell():
 
 def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
     """While tracking, follow, the progress line and the timeline are paced: the browser's
-    work for them shares the cores with the model (see the budget in widgets/tracker.py)."""
+    work for them shares the cores with the model (see widgets/pacing.py)."""
     import time
 
-    from sam2nb.widgets import scrubber as S
-    from sam2nb.widgets import tracker as T
+    from sam2nb.widgets import pacing as T
 
     app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=False, max_width=320)
     app.click(225.0, 100.0, frame_idx=0, obj_id=1)
@@ -433,6 +432,7 @@ def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
               or text.endswith("/s") and int(text.split()[0]) < 17]  # fmt: skip
     assert labels[-1][1].endswith("done"), labels
     assert all(g >= T.PROGRESS_EVERY_S for g in gaps(during)), (labels, took)
-    assert all(g >= S.TIMELINE_INTERVAL for g in gaps(lanes)), (gaps(lanes), took)
+    assert all(g >= T.TIMELINE_INTERVAL for g in gaps(lanes)), (gaps(lanes), took)
     assert len(draws) <= 2 + took / T.FOLLOW_EVERY_S
-    assert T.FOLLOW_EVERY_S >= 4 and T.PROGRESS_EVERY_S >= 2 and S.TIMELINE_INTERVAL >= 2
+    if T.cores() <= 4:  # this machine: the browser shares the cores
+        assert T.FOLLOW_EVERY_S >= 4 and T.PROGRESS_EVERY_S >= 2 and T.TIMELINE_INTERVAL >= 2

@@ -36,10 +36,10 @@ from ..tracking.log import frame_prompts
 from ..tracking.store import FrameResult
 from .canvas import PromptCanvas, batch
 from .layout import row
+from .pacing import TIMELINE_INTERVAL
 
 LANE = 12  # timeline pixels per object
 FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
-TIMELINE_INTERVAL = 2.0  # seconds between timeline redraws while frames stream in (see tracker)
 PLAY_WINDOW = 1.5  # seconds over which Play's drawn rate is measured
 MAX_PLAY_STEP = 15  # Play advances at most this many frames a tick (it keeps the video's time)
 

@@ -22,15 +22,7 @@ from ..tracking.store import FrameResult
 from .apps import PromptApp, banner
 from .background import WidgetJob
 from .layout import row
-
-# While tracking, the browser's work competes with the model when both share the cores (a
-# browser on the GPU server itself, or the test rig: Chromium on the same 2 cores). Measured in
-# Chromium there: a 960x540 frame drawn by "follow" costs about 95 ms of CPU over its processes
-# (socket, image decoding, layout, compositing), a progress update about 15 ms, a timeline
-# redraw about 20 ms. At 2 s / 1 s / 1 s they took 10-14 % of a core while tracking.
-FOLLOW_SHARE = 0.03  # "follow" draws frames in at most this share of the kernel's time
-FOLLOW_EVERY_S = 4.0  # and at most every 4 s (the timeline shows every frame meanwhile)
-PROGRESS_EVERY_S = 2.0  # the progress bar and its label change at most every 2 s
+from .pacing import FOLLOW_EVERY_S, FOLLOW_SHARE, PROGRESS_EVERY_S
 
 
 class VideoTracker(PromptApp):
