@@ -92,6 +92,8 @@ class PromptApp:
         release_after_cells()  # the cell's torch threads end with it: clicks run elsewhere
         # seconds of the kernel's work per edit: (the session's answer, drawing it and sending)
         self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
+        # the same per undo and redo: (word, the session's answer, drawing it and sending)
+        self.step_times: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=200)
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.status.add_class("sam2nb-status")
         self.said = ""  # the status line as plain text (``print(app.said)``)
@@ -342,9 +344,12 @@ class PromptApp:
             return
 
         def work() -> None:
+            t0 = time.perf_counter()
             with self._threads_for(frame_idx):
                 res = fn()
+            t1 = time.perf_counter()
             self._after(res, frame_idx)
+            self.step_times.append((word, t1 - t0, time.perf_counter() - t1))
             release_workers()
 
         self._when_ready(frame_idx, obj_id, work)

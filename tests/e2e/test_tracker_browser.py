@@ -209,6 +209,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
 
     # undo and redo: the frame as it was, drawn
     undo_ms, redo_ms, step_harness = [], [], []
+    step_reply = {"undo": [], "redo": []}
     for name, out in [("undo", undo_ms)] * 3 + [("redo", redo_ms)] * 3:
         button = page.get_by_role("button", name=name)
         button.wait_for()
@@ -216,8 +217,21 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
         button.click()
         got = _drawn(page, t0)
         out.append(got["ms"])
+        step_reply[name].append(got["reply_ms"])
         step_harness.append(got["harness_ms"])
         page.wait_for_timeout(300)
+    steps = _in_kernel(page, lab["root"], "pathlib.Path('s.json').write_text(json.dumps("
+                       "[list(t) for t in app.step_times]))", "s.json")  # fmt: skip
+    step_parts = []  # where an undo's and a redo's time goes (p50 ms)
+    for name, total in (("undo", undo_ms), ("redo", redo_ms)):
+        model = [1000 * t[1] for t in steps if t[0] == name]
+        kernel = [1000 * (t[1] + t[2]) for t in steps if t[0] == name]
+        assert len(kernel) == 3, steps
+        k, r = _pct(kernel, 0.5), _pct(step_reply[name], 0.5)
+        step_parts.append(
+            f"{name}: kernel {k:.0f} (the session {_pct(model, 0.5):.0f}), transfer and "
+            f"messaging {r - k:.0f}, browser {_pct(total, 0.5) - r:.0f}"
+        )
 
     # a drag draws a box
     page.evaluate("sel => window.__mark(sel)", CANVAS)
@@ -333,6 +347,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
             f"undo -> drawn (ms): p50 {_pct(undo_ms, 0.5):.0f}, p90 {_pct(undo_ms, 0.9):.0f}; "
             f"redo: p50 {_pct(redo_ms, 0.5):.0f}, p90 {_pct(redo_ms, 0.9):.0f} (3 each) "
             f"[harness p50 {_pct(step_harness, 0.5):.0f}, p90 {_pct(step_harness, 0.9):.0f}]",
+            f"  where the time goes (p50 ms): {'; '.join(step_parts)}",
             f"tracking with the app shown, {len(rounds)} rounds: "
             f"{', '.join(f'{fps:.2f}' for _, fps in rounds)} frames/s over "
             f"{', '.join(str(n) for n, _ in rounds)} frames; headless in the same kernel before, "
