@@ -398,6 +398,7 @@ def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
     work for them shares the cores with the model (see widgets/pacing.py)."""
     import time
 
+    from sam2nb.base.openmp import usable_cores
     from sam2nb.widgets import pacing as T
 
     app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=False, max_width=320)
@@ -434,5 +435,5 @@ def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
     assert all(g >= T.PROGRESS_EVERY_S for g in gaps(during)), (labels, took)
     assert all(g >= T.TIMELINE_INTERVAL for g in gaps(lanes)), (gaps(lanes), took)
     assert len(draws) <= 2 + took / T.FOLLOW_EVERY_S
-    if T.cores() <= 4:  # this machine: the browser shares the cores
+    if usable_cores() <= 4:  # this machine: the browser shares the cores
         assert T.FOLLOW_EVERY_S >= 4 and T.PROGRESS_EVERY_S >= 2 and T.TIMELINE_INTERVAL >= 2

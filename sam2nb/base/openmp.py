@@ -64,6 +64,19 @@ def _libgomp_pause() -> Any:
         return fn
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's share, not the host's).
+
+    Example:
+        >>> usable_cores() >= 1
+        True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def release_workers() -> bool:
     """End the calling thread's OpenMP worker pool, so that another thread's pool runs at speed.
 

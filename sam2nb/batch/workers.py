@@ -24,6 +24,7 @@ from typing import Any
 
 from ..base.errors import SessionError
 from ..base.jobs import Job, as_stop, first_line, fit_bar
+from ..base.openmp import usable_cores
 from .items import (
     BatchError,
     BatchItem,
@@ -189,13 +190,6 @@ class BatchReport:
         return f"BatchReport({self.out})\n{self.summary()}"
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # what this process may use (containers)
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _plan(device: str | None, workers: int | None, gpus_per_worker: float) -> tuple:
     """(device, workers, actor options, torch threads) from what the Ray cluster has."""
     import ray
@@ -249,8 +243,9 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:  # "local": a new instance even when a `ray start` cluster runs here
             ray.init(
-                address="local", num_cpus=max(_cpus(), workers or 1), include_dashboard=False,
-                log_to_driver=False, object_store_memory=256 * 1024**2,  # small statuses only
+                address="local", num_cpus=max(usable_cores(), workers or 1),
+                include_dashboard=False, log_to_driver=False,
+                object_store_memory=256 * 1024**2,  # small statuses only
                 logging_level=logging.ERROR,  # its start-up notes are not the user's business
             )  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -6,7 +6,7 @@ Measured in Chromium there, a 960x540 frame drawn by "follow" costs about 95 ms 
 its processes (socket, image decoding, layout, compositing), a progress update about 15 ms and
 a timeline redraw about 20 ms. At one draw every 2 s and the rest once a second they took
 10-14 % of a core while tracking, and tracking ran at 0.78-0.92x the headless speed; at the
-pace below for few cores, 9-11 % and 0.85-0.95x. With more cores (a GPU server, whose browser
+pace below for few cores, 9-11 % and 0.83-0.95x. With more cores (a GPU server, whose browser
 is on the user's own machine) nothing competes, and the picture follows every second.
 
 Example:
@@ -16,23 +16,9 @@ Example:
 
 from __future__ import annotations
 
-import os
+from ..base.openmp import usable_cores
 
-
-def cores() -> int:
-    """The cores this process may run on.
-
-    Example:
-        >>> cores() >= 1
-        True
-    """
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-FEW_CORES = cores() <= 4  # a browser on these cores takes them from the model
+FEW_CORES = usable_cores() <= 4  # a browser on these cores takes them from the model
 FOLLOW_SHARE = 0.03  # "follow" draws frames in at most this share of the kernel's time
 FOLLOW_EVERY_S = 4.0 if FEW_CORES else 1.0  # and at most this often (the timeline shows all)
 PROGRESS_EVERY_S = 2.0 if FEW_CORES else 1.0  # the progress bar and its label
