@@ -248,9 +248,9 @@ class VideoTracker(PromptApp):
                 next_draw = now + max(FOLLOW_EVERY_S, self.scrubber.last_render_s / FOLLOW_SHARE)
             else:
                 self.scrubber.update(fr, redraw=False)
+        rate = f"{done / (time.perf_counter() - t0):.1f}/s, " if done else ""  # tracking's own
         if last is not None and self.follow.value and self.frame_idx != last.frame_idx:
             self.scrubber.show(last.frame_idx)  # where it ended
-        rate = f"{done / (time.perf_counter() - t0):.1f}/s, " if done else ""
         n = len(seen)  # "both" steps on its start frame twice: frames are counted once
         if job.is_set():
             job.progress(done, total, f"{n} frames, {rate}stopped")

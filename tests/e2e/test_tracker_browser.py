@@ -141,7 +141,12 @@ def _drawn(page: Page, t0: float, timeout: float = 30_000) -> dict:
     )
 
 
-def _headless_fps(page: Page, root: Path, frames: int = 20) -> float:
+# Frames a tracking round runs, in the app and headless alike: long enough that the start of a run
+# (its first frame, the first picture "follow" draws) and its stop weigh little beside the frames
+ROUND_FRAMES = 60
+
+
+def _headless_fps(page: Page, root: Path, frames: int = ROUND_FRAMES) -> float:
     """Frames/s of the app's video tracked headless, on the kernel's main thread (a cell)."""
     return _in_kernel(page, root, f"""
 import time as _t
@@ -152,13 +157,14 @@ pathlib.Path("headless.json").write_text(json.dumps({{"fps": _n / (_t.perf_count
 _s.close()""", "headless.json")["fps"]  # fmt: skip
 
 
-def _track(page: Page) -> tuple[int, float]:
-    """Propagate forward with the button, stop after 20 frames; frames done and the app's rate."""
+def _track(page: Page, frames: int = ROUND_FRAMES) -> tuple[int, float]:
+    """Propagate forward with the button, stop after ``frames``; frames done and the app's rate."""
     progress = page.locator(".sam2nb-progress")
     page.get_by_role("button", name="▶ forward").click()
     page.wait_for_function(
-        "() => { const t = document.querySelector('.sam2nb-progress')?.textContent || '';"
-        " return !/stopped|done/.test(t) && parseInt(t || '0') >= 20; }",
+        "(n) => { const t = document.querySelector('.sam2nb-progress')?.textContent || '';"
+        " return !/stopped|done/.test(t) && parseInt(t || '0') >= n; }",
+        arg=frames,
         polling=1000,  # not every animation frame, nor 4 times a second: Chromium's cores
         timeout=180_000,
     )
