@@ -6,9 +6,9 @@ Measured in Chromium there, a 960x540 frame drawn by "follow" costs about 95 ms 
 its processes (socket, image decoding, layout, compositing), a progress update about 15 ms and
 a timeline redraw about 20 ms. At one draw every 2 s and the rest once a second they took
 10-14 % of a core while tracking, and tracking ran at 0.78-0.92x the headless speed; at the
-pace below for few cores, 9-11 % and 0.83-0.95x (rounds of 20-30 frames; 0.93-0.97x in rounds of
-60-70 frames, see the README). With more cores (a GPU server, whose browser is on the user's
-own machine) nothing competes, and the picture follows every second.
+pace below for few cores, 9-11 % and 0.83-0.95x (rounds of 20-30 frames; 0.93-0.97x in rounds
+of 60-70 frames: docs/browser-speed.md). With more cores (a GPU server, whose browser is on the
+user's own machine) nothing competes, and the picture follows every second.
 
 Example:
     >>> FOLLOW_EVERY_S >= PROGRESS_EVERY_S >= 1.0
