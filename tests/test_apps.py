@@ -437,3 +437,36 @@ def test_tracking_sends_the_browser_few_updates(engine, bedroom, monkeypatch):
     assert len(draws) <= 2 + took / T.FOLLOW_EVERY_S
     if usable_cores() <= 4:  # this machine: the browser shares the cores
         assert T.FOLLOW_EVERY_S >= 4 and T.PROGRESS_EVERY_S >= 2 and T.TIMELINE_INTERVAL >= 2
+
+
+def test_forward_right_after_a_click_tracks_from_that_click(engine, bedroom, monkeypatch):
+    """In JupyterLab a button's click may be handled on another thread while a click on the
+    picture still runs (seen in the browser: a click on a new frame, then *forward* at once,
+    planned the run from frame 0 and failed with "busy" while the click went on). Jobs wait for
+    the edit in flight and plan after it."""
+    import threading
+    import time
+
+    app = s2.VideoTracker(bedroom, engine, save_dir=None, threaded=True, max_width=320)
+    app.click(225.0, 100.0, frame_idx=0, obj_id=1)
+    app.propagate("forward", max_frames=4)
+    assert app.wait(120)
+    started, click = threading.Event(), app.editor.click
+
+    def slow_click(*args, **kwargs):  # the model's work on a frame it has no features of yet
+        started.set()
+        time.sleep(0.5)
+        return click(*args, **kwargs)
+
+    monkeypatch.setattr(app.editor, "click", slow_click)
+    app.scrubber.show(6)
+    edit = threading.Thread(target=app.click, args=(230.0, 110.0), kwargs={"label": 0})
+    edit.start()
+    assert started.wait(30)
+    app.propagate("forward", max_frames=2)  # the click is still running
+    edit.join(60)
+    assert app.wait(120)
+    assert not app.errors, app.errors[-1]
+    ops = [(e["op"], e.get("frame_idx", e.get("start"))) for e in app.session.log.to_json()]
+    assert ops[-2:] == [("points", 6), ("propagate", 6)], ops
+    assert app.said.startswith("Propagated forward over 3 frames"), app.said

@@ -148,7 +148,7 @@ def test_prompt_while_propagating_is_refused(sess):
     gen = sess.propagate(max_frames=3, progress=False)
     next(gen)
     before = _fingerprint(sess)
-    with pytest.raises(s2.SessionBusy, match="propagation is running"):
+    with pytest.raises(s2.SessionBusy, match="a propagation or another edit is running"):
         sess.add_points(1, 1, CLICK, [1])
     with pytest.raises(s2.SessionBusy):
         next(iter(sess.propagate(progress=False)))

@@ -210,7 +210,8 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
     def _check_idle(self) -> None:
         if self._busy.locked():
             raise SessionBusy(
-                "A propagation is running: wait for it or call session.stop(), then prompt again."
+                "The session is busy: a propagation or another edit is running. Wait for it (or"
+                " call session.stop()), then try again."
             )
 
     def _check_frame(self, frame_idx: Any) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import html
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -94,6 +95,9 @@ class PromptApp:
         self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         # the same per undo and redo: (word, the session's answer, drawing it and sending)
         self.step_times: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=200)
+        # held while an edit (a click, a box, undo, redo) runs: JupyterLab may hand the app a
+        # button's click (propagate) on another thread while a click on the picture is in flight
+        self.editing = threading.Lock()
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.status.add_class("sam2nb-status")
         self.said = ""  # the status line as plain text (``print(app.said)``)
@@ -303,14 +307,15 @@ class PromptApp:
         known = set(self.editor.session.objects)
 
         def work() -> None:
-            t0 = time.perf_counter()
-            with self._threads_for(args[0]):
-                res = fn(*args)
-            t1 = time.perf_counter()
-            if set(self.editor.session.objects) != known:  # the first click made an object
-                self._objects_changed(redraw=False)  # _after draws the answer: one render
-            self._after(res)
-            self.edit_times.append((t1 - t0, time.perf_counter() - t1))
+            with self.editing:
+                t0 = time.perf_counter()
+                with self._threads_for(args[0]):
+                    res = fn(*args)
+                t1 = time.perf_counter()
+                if set(self.editor.session.objects) != known:  # the first click made an object
+                    self._objects_changed(redraw=False)  # _after draws the answer: one render
+                self._after(res)
+                self.edit_times.append((t1 - t0, time.perf_counter() - t1))
             release_workers()  # a propagation may start from another thread (base.openmp)
 
         self._when_ready(args[0], self.editor.obj_id, work)
@@ -344,12 +349,13 @@ class PromptApp:
             return
 
         def work() -> None:
-            t0 = time.perf_counter()
-            with self._threads_for(frame_idx):
-                res = fn()
-            t1 = time.perf_counter()
-            self._after(res, frame_idx)
-            self.step_times.append((word, t1 - t0, time.perf_counter() - t1))
+            with self.editing:
+                t0 = time.perf_counter()
+                with self._threads_for(frame_idx):
+                    res = fn()
+                t1 = time.perf_counter()
+                self._after(res, frame_idx)
+                self.step_times.append((word, t1 - t0, time.perf_counter() - t1))
             release_workers()
 
         self._when_ready(frame_idx, obj_id, work)

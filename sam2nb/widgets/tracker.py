@@ -223,7 +223,19 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self._job.start()
 
+    def _edits_done(self) -> None:
+        """Wait for an edit in flight before a job plans its work.
+
+        JupyterLab may hand the app a button's click on another thread while a click on the
+        picture is still running: a click then *forward* at once tracks from that click.
+        """
+        if not self.editing.acquire(blocking=False):
+            self.say("Waiting for the click in progress to finish...")
+            self.editing.acquire()
+        self.editing.release()
+
     def _propagate(self, job: Job, direction: str, kwargs: dict) -> None:
+        self._edits_done()
         sess, done, t0 = self.session, 0, time.perf_counter()
         total = sess.frames_to_track(direction=direction, **kwargs)
         run = sess.unfinished
@@ -431,6 +443,7 @@ class VideoTracker(PromptApp):
                 done[0] += 1
                 job.progress(done[0], total, f"drift check: frame {f}")
 
+            self._edits_done()
             rep = check_drift(self.session, start, end, stop=job, progress=False,
                               on_frame=on_frame)  # fmt: skip
             self._refresh_suspects()
@@ -470,6 +483,7 @@ class VideoTracker(PromptApp):
             def on_frame(done: int, total: int) -> None:
                 job.progress(done, total, f"export {done}/{total}")
 
+            self._edits_done()
             res = export(self.session, out, fmt, progress=False, stop=job, on_frame=on_frame,
                          **options)  # fmt: skip
             how = "stopped (export again to resume)" if res.stopped else "done"
