@@ -95,7 +95,7 @@ class PromptApp:
         self.edit_times: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
         # the same per undo and redo: (word, the session's answer, drawing it and sending)
         self.step_times: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=200)
-        # held while an edit (a click, a box, undo, redo) runs: JupyterLab may hand the app a
+        # held while an edit (a click, a box, undo, redo, clear) runs: JupyterLab may hand the app a
         # button's click (propagate) on another thread while a click on the picture is in flight
         self.editing = threading.Lock()
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
@@ -362,7 +362,8 @@ class PromptApp:
 
     def clear(self) -> None:
         """Remove the current object's prompts on the shown frame."""
-        self._after(self.editor.clear(self.frame_idx))
+        with self.editing:
+            self._after(self.editor.clear(self.frame_idx))
 
 
 class ImageSegmenter(PromptApp):
