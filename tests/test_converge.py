@@ -122,3 +122,28 @@ def test_a_converged_run_is_kept_and_replays_the_same(engine, bedroom, tmp_path)
     assert _rles(replay, range(END)) == want
     again.close()
     replay.close()
+
+
+@pytest.mark.slow
+def test_after_a_stopped_run_and_an_edit_converging_still_tracks_the_rest(engine, bedroom):
+    """A converged pass keeps only frames that hold results; frames never tracked are tracked."""
+    sess = s2.Session(s2.open_video(bedroom, end=END), engine, memory="full")
+    sess.add_object()
+    sess.add_points(0, 1, [(450, 200)], [1])
+    assert sess.run(max_frames=15, progress=False) == 16  # frames 0-15, then stopped
+    before = _rles(sess, range(16))
+    sess.add_points(0, 1, [(460, 210)], [1])
+    got = [fr.frame_idx for fr in sess.propagate(converge=(0.5, 2), progress=False)]
+    assert sess.results.frames(1) == list(range(END))  # every frame has a mask now
+    kept = [f for f in range(END) if f not in got]
+    assert kept and max(kept) <= 15  # only frames that held results were kept
+    assert got[-1] == END - 1 and set(range(16, END)) <= set(got)
+    assert sum(st.skipped for st in sess.settled) == len(kept)
+    assert _rles(sess, kept) == {k: v for k, v in before.items() if k[0] in kept}
+    assert sess.unfinished is None
+    # the log replays it: each stretch of the pass is an entry of its own
+    replay = s2.Session(s2.open_video(bedroom, end=END), engine, memory="full")
+    sess.log.replay(replay)
+    assert _rles(replay, range(END)) == _rles(sess, range(END))
+    replay.close()
+    sess.close()

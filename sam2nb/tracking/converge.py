@@ -4,7 +4,8 @@ A correction on frame ``f`` changes the masks after it for a while; once sam2's 
 correction has passed, the new masks are usually the old ones again. With ``converge``, a
 propagation compares each frame's new masks with the ones already stored there and stops the
 pass when every object agrees (mask IoU at least ``iou``) on ``frames`` frames in a row. The
-frames beyond keep their earlier results. Where the new masks never settle back (a real change,
+frames beyond keep their earlier results; only frames that hold results are kept: where a frame
+past them was never tracked (a stopped run), the pass goes on from there. Where the new masks never settle back (a real change,
 an object added), the pass goes to the end, as a full re-track does.
 
 Example:

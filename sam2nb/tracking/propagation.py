@@ -99,6 +99,30 @@ class Propagation:
         finally:
             gen.close()
 
+    def _pass_end(self, begin: int, reverse: bool, k: int | None) -> int:
+        """The last frame a pass from ``begin`` tracks when it is not stopped."""
+        n = len(self.video)
+        if reverse:
+            return 0 if k is None else max(0, begin - k)
+        return n - 1 if k is None else min(n - 1, begin + k)
+
+    def _first_untracked(self, after: int, end: int, reverse: bool) -> int | None:
+        """The first frame past ``after`` (up to ``end``) lacking a mask of a tracked object."""
+        step = -1 if reverse else 1
+        ahead = range(after + step, end + step, step)
+        if not ahead:
+            return None
+        lo, hi = min(ahead), max(ahead)
+        missing: set[int] = set()
+        for o in self.objects:
+            if self._obj_idx(o) is not None:
+                have = {f for f in self.results.frames(o) if lo <= f <= hi}
+                if len(have) < len(ahead):
+                    missing.update(set(ahead) - have)
+        if not missing:
+            return None
+        return max(missing) if reverse else min(missing)
+
     def _store_step(
         self, f: int, obj_ids: list, masks: Any, ious: list[float], reverse: bool
     ) -> FrameResult:
@@ -146,8 +170,9 @@ class Propagation:
             progress: show a ``tqdm.auto`` progress bar.
             converge: re-track only what changed: ``True`` (or a :class:`sam2nb.Converge`,
                 or ``[iou, frames]``) stops each pass once every object's new mask agrees
-                with the stored one (IoU >= 0.9) on 5 frames in a row; the frames beyond keep
-                their results. :attr:`settled` then says where each pass stopped and how many
+                with the stored one (IoU >= 0.9) on 5 frames in a row; the frames beyond that
+                hold results keep them, and frames never tracked (past a stopped run) are still
+                tracked. :attr:`settled` then says where each pass stopped and how many
                 frames it skipped. Default: track to the end.
 
         Example:
@@ -222,20 +247,33 @@ class Propagation:
             with self._tx():
                 self._run_begin(s, direction, max_frames, going_on, converge)
             for begin, reverse, k in passes:
-                self._ensure_window(begin, reverse)
-                ran.append([begin, reverse, k, 0, None])
-                watch = converge.watch() if converge is not None else None
-                doing = f"tracking from frame {begin}"
-                for fr in self._pass(begin, reverse, k, halt, bar, doing, watch):
-                    done, last = done + 1, fr.frame_idx
-                    ran[-1][3:] = [ran[-1][3] + 1, last]
-                    yield fr
-                if watch is not None and watch.settled_at is not None:
-                    skipped = self._pass_length(begin, reverse, k) - ran[-1][3]
-                    self.settled.append(Settled(last, reverse, skipped, watch.worst))
-                    bar.total -= skipped
-                    with self._tx():
-                        self._run_settled(reverse)
+                # a converged pass keeps only frames that hold results: past them it goes on
+                # from the first frame never tracked (a stretch of its own: one log entry)
+                stretch: tuple[int, int | None] | None = (begin, k)
+                while stretch is not None:
+                    b, kb = stretch
+                    stretch = None
+                    self._ensure_window(b, reverse)
+                    ran.append([b, reverse, kb, 0, None])
+                    watch = converge.watch() if converge is not None else None
+                    doing = f"tracking from frame {b}"
+                    for fr in self._pass(b, reverse, kb, halt, bar, doing, watch):
+                        done, last = done + 1, fr.frame_idx
+                        ran[-1][3:] = [ran[-1][3] + 1, last]
+                        yield fr
+                    if watch is None or watch.settled_at is None:
+                        continue
+                    end = self._pass_end(b, reverse, kb)
+                    gap = self._first_untracked(last, end, reverse)
+                    skipped = abs(end - last) if gap is None else abs(gap - last) - 1
+                    if skipped:
+                        self.settled.append(Settled(last, reverse, skipped, watch.worst))
+                        bar.total -= skipped
+                    if gap is None:
+                        with self._tx():
+                            self._run_settled(reverse)
+                    elif not halt():
+                        stretch = (gap, None if kb is None else abs(end - gap))
                 if halt():
                     break
             self.dirty.clear()
@@ -245,11 +283,12 @@ class Propagation:
             try:
                 with self._tx():
                     self._run_end()
-                    per_pass = going_on or bool(self.settled)  # replayable as it went
+                    # replayable as it went: one entry a pass (or a stretch of one)
+                    per_pass = going_on or len(ran) != len(passes) or bool(self.settled)
                     if not per_pass:
                         self._log(Propagate(s, direction, max_frames, done, last))
                     for begin, reverse, k, n_done, n_last in ran if per_pass else ():
-                        way = "backward" if reverse else "forward"  # one entry a pass: replayable
+                        way = "backward" if reverse else "forward"
                         self._log(Propagate(begin, way, k, n_done, n_last))
                     # the prompts' state now holds their memory too
                     self._journal_prompts(
