@@ -5,8 +5,9 @@ correction has passed, the new masks are usually the old ones again. With ``conv
 propagation compares each frame's new masks with the ones already stored there and stops the
 pass when every object agrees (mask IoU at least ``iou``) on ``frames`` frames in a row. The
 frames beyond keep their earlier results; only frames that hold results are kept: where a frame
-past them was never tracked (a stopped run), the pass goes on from there. Where the new masks never settle back (a real change,
-an object added), the pass goes to the end, as a full re-track does.
+past them was never tracked (a stopped run), the pass goes on from there. Where the new masks
+never settle back (a real change, an object added), the pass goes to the end, as a full
+re-track does.
 
 Example:
     >>> c = Converge(iou=0.9, frames=2)

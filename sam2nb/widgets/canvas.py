@@ -30,6 +30,17 @@ from .stage import Stage
 DRAW_LOCK = threading.RLock()  # ipycanvas batches through one global flag: one drawer at a time
 _DEPTH = [0]  # nesting of batch() (guarded by DRAW_LOCK)
 DRAG_PX = 5.0  # a press that moves less than this (display pixels) is a click
+# The picture's key table: key -> action. The stage takes exactly these keys from the page (any
+# other passes to JupyterLab); Shift+z and Ctrl+Shift+z are redo. An app adds its own keys
+# (the video tracker: f, fix next) with PromptCanvas.bind_keys.
+KEYS: dict[str, str] = {
+    "n": "negative",
+    "p": "positive",
+    "z": "undo",
+    "y": "redo",
+    **{str(d): f"object {d}" for d in range(1, 10)},
+    "Escape": "cancel",
+}
 BAND_INTERVAL = 0.04  # seconds between rubber-band redraws
 
 
@@ -133,7 +144,8 @@ class PromptCanvas:
             width="auto", height="auto", max_width="100%", max_height=max_height
         )
         self.canvas.add_class("sam2nb-canvas")
-        self.stage = Stage(canvas=self.canvas)
+        self.keys = dict(KEYS)
+        self.stage = Stage(canvas=self.canvas, shortcuts=sorted(self.keys))
         self.stage.on_msg(self._on_input)
         self.widget = self.stage
         self.label = 1
@@ -159,11 +171,24 @@ class PromptCanvas:
         self._box_cbs.register(callback, remove)
 
     def on_key(self, callback: Callable[[str], Any], remove: bool = False) -> None:
-        """Call ``callback(action)`` on a keyboard shortcut.
+        """Call ``callback(action)`` on a keyboard shortcut (an action of :attr:`keys`).
 
-        Actions: ``'undo'``, ``'redo'``, ``'positive'``, ``'negative'`` or ``'object N'``.
+        Actions: ``'undo'``, ``'redo'``, ``'positive'``, ``'negative'``, ``'object N'`` and
+        those an app adds with :meth:`bind_keys`.
         """
         self._key_cbs.register(callback, remove)
+
+    def bind_keys(self, table: Mapping[str, str]) -> None:
+        """Add keys to the table (``{key: action}``); the browser then sends them too.
+
+        Example:
+            >>> pc = PromptCanvas(Viewport.fit(64, 48))
+            >>> pc.bind_keys({"f": "fix next"})
+            >>> pc.keys["f"], "f" in pc.stage.shortcuts
+            ('fix next', True)
+        """
+        self.keys.update(table)
+        self.stage.shortcuts = sorted(self.keys)
 
     # -- events ----------------------------------------------------------------------------
     def _on_input(self, _widget: Any, msg: dict, _buffers: Any) -> None:
@@ -215,15 +240,12 @@ class PromptCanvas:
             self._draw_prompts()
 
     def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
-        k = key.lower()
-        if key == "Escape":
+        action = self.keys.get(key if key == "Escape" else key.lower())
+        if action == "cancel":
             self._cancel()
             return
-        action = {"n": "negative", "p": "positive", "y": "redo", "f": "fix next"}.get(k)
-        if k == "z":
-            action = "redo" if shift else "undo"
-        elif k.isdigit() and k != "0":
-            action = f"object {k}"
+        if action == "undo" and shift:
+            action = "redo"
         if action in ("negative", "positive"):
             self.label = 0 if action == "negative" else 1
         if action:

@@ -15,7 +15,8 @@ needs the canvas to have keyboard focus already. See ipycanvas ``src/widget.ts``
 - then the stage takes focus without scrolling (``focus({preventScroll: true})``), so the
   keyboard shortcuts work after a click on the picture;
 - moves are sent only while a button is held, at most one every 40 ms (the rubber band);
-- only the shortcut keys are taken from the page (n, p, z, y, 1-9, Escape); Tab and the
+- only the shortcut keys are taken from the page: those of the canvas's key table
+  (:data:`sam2nb.widgets.canvas.KEYS` and an app's own, in :attr:`Stage.shortcuts`); Tab and the
   notebook's own keys pass;
 - ipycanvas's own mouse, wheel and touch handlers never run (so it never focuses or scrolls,
   and the mouse wheel scrolls the notebook over the picture);
@@ -36,9 +37,12 @@ import ipywidgets as W
 import traitlets
 
 ESM = r"""
-const KEYS = /^([npzy1-9]|Escape)$/i;  // the shortcuts PromptCanvas maps; other keys pass
 export default {
   async render({ model, el }) {
+    // the shortcuts of PromptCanvas's key table; other keys pass to the page
+    const table = () => new Set(model.get("shortcuts").map((k) => k.toLowerCase()));
+    let keys = table();
+    model.on("change:shortcuts", () => { keys = table(); });
     const wm = model.widget_manager;
     const ref = model.get("canvas");
     const m = await wm.get_model(ref.slice("IPY_MODEL_".length));
@@ -86,7 +90,7 @@ export default {
       if (down === e.pointerId) { down = null; send("cancel", e); }
     });
     el.addEventListener("keydown", (e) => {
-      if (!KEYS.test(e.key)) return;
+      if (!keys.has(e.key.toLowerCase())) return;
       model.send({ event: "key", key: e.key, shift: e.shiftKey, ctrl: e.ctrlKey,
                    meta: e.metaKey });
       e.preventDefault();
@@ -167,3 +171,4 @@ class Stage(anywidget.AnyWidget):
     _css = CSS
     canvas = traitlets.Instance(W.DOMWidget).tag(sync=True, **W.widget_serialization)
     reveal = traitlets.Bool(True).tag(sync=True)  # scroll the app into view when first shown
+    shortcuts = traitlets.List(traitlets.Unicode()).tag(sync=True)  # the keys the page sends

@@ -24,6 +24,8 @@ from .background import WidgetJob
 from .layout import row
 from .pacing import FOLLOW_EVERY_S, FOLLOW_SHARE, PROGRESS_EVERY_S
 
+KEYS = {"f": "fix next"}  # the video tracker's keys, on top of the picture's (canvas.KEYS)
+
 
 class VideoTracker(PromptApp):
     """Click objects on any frame, track them through the video, correct, save, export.
@@ -75,6 +77,7 @@ class VideoTracker(PromptApp):
             sess.video, sess, max_width=max_width, quality=quality, threaded=threaded
         )
         super().__init__(PromptEditor(sess), self.scrubber.canvas)
+        self.canvas.bind_keys(KEYS)
         self.scrubber.current_obj = self.editor.obj_id
         sess.on_progress(self._show_progress_of)  # re-tracking released frames before a click
         self.scrubber.layer_hook = self.picker.layer
@@ -487,8 +490,9 @@ class VideoTracker(PromptApp):
             res = export(self.session, out, fmt, progress=False, stop=job, on_frame=on_frame,
                          **options)  # fmt: skip
             how = "stopped (export again to resume)" if res.stopped else "done"
-            self.say(f"Export {how}: {res.frames} frames as {fmt} to {out} ({res.files} "
-                     f"files written, {res.kept} kept from before).")  # fmt: skip
+            self.say(f"Export {how}: {res.frames} frame{'s' if res.frames != 1 else ''} as "
+                     f"{fmt} to {out} ({res.files} file{'s' if res.files != 1 else ''} "
+                     f"written, {res.kept} kept from before).")  # fmt: skip
 
         self.say(f"Exporting {len(self.session.video)} frames as {fmt} to {out}...")
         self._set_running(True)
