@@ -421,3 +421,39 @@ def test_an_item_stopped_mid_way_goes_on_from_the_frame_it_reached(clips, serial
     assert st["state"] == "done" and st["frames_skipped"] == 3 and st["frames_tracked"] == 3
     assert not kept.exists()  # done: the item's outputs hold it all
     _same_results(tmp_path, serial, item)
+
+
+def test_per_worker_rounds_what_it_shows():
+    """Issue 31 (18): per_worker() showed fps as 0.821757."""
+    from sam2nb.batch.workers import BatchReport
+
+    report = BatchReport(Path("out"), items=[
+        {"id": "a", "state": "done", "worker": "w1", "frames": 6, "seconds": 7.30148},
+        {"id": "b", "state": "failed", "worker": "w1", "frames": 0, "seconds": 0.4},
+        {"id": "c", "state": "done", "worker": "w2", "frames": 5, "seconds": 3.0},
+    ])  # fmt: skip
+    table = report.per_worker()
+    assert list(table["fps"]) == [0.78, 1.67] and list(table["busy_s"]) == [7.7, 3.0]
+    assert list(table["frames"]) == [6, 5] and list(table["failed"]) == [1, 0]
+    assert "0.779" not in table.to_string()
+
+
+def test_the_batch_bar_keeps_its_counter_on_its_line(capsys):
+    """Issue 31 (18): in notebook 05 the bar's counter wrapped under the bar.
+
+    Measured in JupyterLab (1000 px window, file browser open: a 568 px output, ~7.5 px a
+    character): label and counter must stay within ~60 characters to leave the bar room.
+    """
+    from sam2nb.batch.workers import progress_bar
+
+    bar = progress_bar(3, 2, "cuda")
+    bar.update(2)
+    bar.set_postfix_str("1 failed")
+    left, _bar, right = bar.format_meter(**{**bar.format_dict, "elapsed": 83}).split("|")
+    bar.close()
+    assert left.startswith("batch, 2 cuda workers:") and right == " 2/3 [01:23<00:41, 1 failed]"
+    assert len(left) + len(right) <= 60, (left, right)
+    one = progress_bar(1, 1, "cpu")
+    assert str(one).startswith("batch, 1 cpu worker: ")
+    one.close()
+    capsys.readouterr()

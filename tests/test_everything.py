@@ -294,7 +294,9 @@ def test_cli_writes_coco_json_and_an_overlay(data_dir, tmp_path, capsys, name, e
         assert ann["bbox"][:2] == [xs.min(), ys.min()]
     over = np.asarray(Image.open(tmp_path / f"{stem}_overlay.png"))
     assert over.shape == (size[1], size[0], 3) and tuple(over[3, 3]) == (176, 0, 32)  # banner
-    assert f"mask(s) on {size[0]}x{size[1]}" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    n, word = re.search(rf"(\d+) (masks?) on {size[0]}x{size[1]} ", said).groups()
+    assert word == ("mask" if n == "1" else "masks")
 
 
 @pytest.mark.parametrize(
@@ -353,6 +355,29 @@ def _whole(out, stem):
 
     doc = json.loads((out / f"{stem}.json").read_text())
     return png_size(out / f"{stem}_overlay.png") is not None and doc["info"]["settings"]
+
+
+def test_cli_says_one_mask_and_one_frame_in_the_singular(cut8, tmp_path, capsys, monkeypatch):
+    """Issue 31 (18): '1 mask(s)', '1 frame(s) written ... are kept'."""
+    import types
+
+    from sam2nb.model import engine as modelmod
+    from sam2nb.tracking import everything
+
+    def one_mask_then_stop(engine, picture, frame_idx=0, **kw):
+        if frame_idx:
+            raise KeyboardInterrupt  # Ctrl-C on the second frame
+        m = np.zeros(picture.shape[:2], bool)
+        m[10:20, 10:30] = True
+        return _auto([m], frame_idx)
+
+    monkeypatch.setattr(everything, "segment_everything", one_mask_then_stop)
+    monkeypatch.setattr(modelmod, "load", lambda *a, **k: types.SimpleNamespace(untrained=False))
+    out = tmp_path / "found"
+    assert _everything(cut8, "--frames", "0:8:5", "--out", out, *FAST) == 130
+    said = capsys.readouterr()
+    assert "frame 0: 1 mask on 320x180 in " in said.out
+    assert f"stopped: 1 frame written to {out} is kept; run the same command again" in said.err
 
 
 @pytest.mark.slow
@@ -421,7 +446,9 @@ def test_cli_a_corrupt_frame_keeps_the_frames_before_and_names_it(cut, tmp_path,
     msg = capsys.readouterr().err
     g = int(re.search(r"Frame (\d+) of ", msg).group(1))  # decord may stop a frame early
     assert rc == 2 and a < g <= f and f"Frame {g} of {bad} could not be decoded" in msg
-    assert f"{g - a} frame(s) written to {out} are kept" in msg
+    n = g - a
+    kept = f"{n} frames written to {out} are kept" if n != 1 else f"1 frame written to {out} is"
+    assert kept in msg
     assert f"run again with --frames {a}:{g} (frames done are skipped)" in msg
     assert all(_whole(out, f"bad_f{i:05d}") for i in range(a, g))
     assert len(list(out.iterdir())) == 2 * (g - a)  # the frames before it, nothing half-written

@@ -139,7 +139,8 @@ class BatchReport:
     def per_worker(self) -> Any:
         """Throughput per worker in this run (pandas).
 
-        Columns: worker, items, failed, frames, busy_s, model_loads, fps (frames per busy second).
+        Columns: worker, items, failed, frames, busy_s, model_loads, fps (frames per busy second;
+        busy_s and fps rounded to 2 decimals, as they show and are saved in ``workers.csv``).
         """
         import pandas as pd
 
@@ -157,7 +158,8 @@ class BatchReport:
             w["model_loads"] = max(w["model_loads"], s.get("model_loads", 0))
         df = pd.DataFrame(list(acc.values()), columns=["worker", "items", "failed", "frames",
                                                        "busy_s", "model_loads"])  # fmt: skip
-        df["fps"] = (df["frames"] / df["busy_s"]).where(df["busy_s"] > 0)
+        df["fps"] = (df["frames"] / df["busy_s"]).where(df["busy_s"] > 0).round(2)
+        df["busy_s"] = df["busy_s"].round(2)  # rates from the exact times, then both rounded
         return df
 
     def summary(self) -> str:
@@ -354,6 +356,33 @@ def run_batch(
     return report
 
 
+# The batch bar's counter and times, without the rate (the summary gives frames/s): with the
+# short description below, label and counter take ~500 px at most, so in a 1000 px JupyterLab
+# window with the file browser open (a 568 px output) the counter stays on the bar's line.
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+def progress_bar(total: int, workers: int, device: str, progress: bool = True) -> Any:
+    """The batch's overall ``tqdm`` bar: one step per video, failures as its postfix.
+
+    Args:
+        total: the videos to run.
+        workers: how many workers run them.
+        device: the workers' device (``"cuda"``, ``"cpu"``).
+        progress: False gives a disabled bar.
+
+    Example:
+        >>> bar = progress_bar(3, 2, "cuda")  # doctest: +SKIP
+        >>> bar.update(2); bar.set_postfix_str("1 failed")  # doctest: +SKIP
+        batch, 2 cuda workers:  67%|██████▋   | 2/3 [01:23<00:41, 1 failed]
+    """
+    from tqdm.auto import tqdm
+
+    desc = f"batch, {workers} {device} worker{'s' if workers != 1 else ''}"
+    bar = tqdm(total=total, desc=desc, unit="video", bar_format=BAR_FORMAT, disable=not progress)
+    return fit_bar(bar)
+
+
 READY_TIMEOUT = 180.0  # seconds for a worker to start (import torch) before it is given up
 
 
@@ -397,7 +426,6 @@ def _dispatch(
     """
     import ray
     from ray.exceptions import RayError, RayTaskError
-    from tqdm.auto import tqdm
 
     stopped = as_stop(stop, SessionError)
     Actor = ray.remote(max_restarts=0, max_task_retries=0, **opts)(BatchWorker)
@@ -406,9 +434,7 @@ def _dispatch(
     pending = collections.deque(todo)
     running: dict[Any, tuple[BatchItem, Any]] = {}
     idle = list(actors)
-    bar = tqdm(total=len(todo), desc=f"batch ({len(actors)} {device} worker(s))", unit="video",
-               disable=not progress)  # fmt: skip
-    fit_bar(bar)
+    bar = progress_bar(len(todo), len(actors), device, progress)
 
     def failed(it: BatchItem, why: str) -> dict:
         return {"id": it.id, "state": "failed", "video": it.video, "model": it.model, "error": why}
@@ -435,8 +461,9 @@ def _dispatch(
             st = failed(it, f"its worker died ({first_line(exc)}); {note}")
         results[it.id] = st
         bar.update(1)
-        done = sum(s["state"] == "done" for s in results.values())
-        bar.set_postfix(done=done, failed=len(results) - done)
+        bad = sum(s["state"] != "done" for s in results.values())
+        if bad:  # the counter counts every item that ended; this says how many failed
+            bar.set_postfix_str(f"{bad} failed")
 
     try:
         while pending or running:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .._version import __version__
@@ -106,6 +108,88 @@ def _port_free(port: int, public: bool) -> bool:
     return True
 
 
+_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to ``child``'s process group, if it is still running."""
+    if child.returncode is not None:  # reaped: its pid may already belong to another process
+        return
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_stoppable(cmd: list[str], *, grace_s: float = 20.0) -> int:
+    """Run ``cmd`` and stop it with this process: SIGTERM, SIGINT or SIGHUP reach it too.
+
+    The child runs in its own process group. The first stop signal this process gets sends
+    SIGTERM to that group (JupyterLab's clean stop: it shuts its kernels down, while SIGINT on a
+    terminal only asks "Shut down? y/n" and SIGHUP ends it on the spot); a group still running
+    ``grace_s`` seconds later, or when the same signal comes again (Ctrl-C twice), is killed.
+    The previous signal handlers come back when the child has ended. (On Windows it simply
+    runs ``cmd``.)
+
+    Args:
+        cmd: The command line to run.
+        grace_s: Seconds the child has to stop after SIGTERM before it is killed.
+
+    Returns:
+        The child's exit status, or 128 + the signal's number if a signal ended it (the shell's
+        convention).
+
+    Example:
+        >>> run_stoppable([sys.executable, "-c", "raise SystemExit(3)"])
+        3
+    """
+    if os.name == "nt":  # no process groups or POSIX signals
+        return subprocess.call(cmd)
+    child: subprocess.Popen | None = None
+    received: list[int] = []
+    timers: list[threading.Timer] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if child is None:  # not started yet: stopped right after the start below
+            return
+        if len(received) > 1:  # the same signal again (Ctrl-C twice): kill it now
+            if signum in received[:-1]:
+                _signal_group(child, signal.SIGKILL)
+            return
+        try:
+            os.write(2, f"sam2nb: {signal.Signals(signum).name}, stopping JupyterLab\n".encode())
+        except OSError:  # the terminal is gone (SIGHUP)
+            pass
+        _signal_group(child, signal.SIGTERM)
+        timer = threading.Timer(grace_s, _signal_group, (child, signal.SIGKILL))
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
+    # signal handlers can only be set from the main thread; elsewhere the child runs unwatched
+    on_main = threading.current_thread() is threading.main_thread()
+    names = [n for n in _STOP_SIGNALS if hasattr(signal, n) and on_main]
+    previous = {getattr(signal, n): signal.signal(getattr(signal, n), stop) for n in names}
+    try:
+        group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+        child = subprocess.Popen(cmd, **group)
+        if received:  # a signal came while it started
+            first = received[0]
+            received.clear()
+            stop(first, None)
+        rc = child.wait()
+    finally:
+        for timer in timers:
+            timer.cancel()
+        if child is not None and child.returncode is None:  # an error in this process
+            _signal_group(child, signal.SIGKILL)
+            child.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - rc if rc < 0 else rc
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     cmd, token = lab_command(
         port=args.port,
@@ -133,7 +217,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
             "USER@SERVER (or use --public)"
         )
     sys.stdout.flush()
-    return subprocess.call(cmd)
+    return run_stoppable(cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,6 +115,13 @@ def _coco_info(path: Path) -> object:
         return None
 
 
+def _kept(written: int, out: Path) -> str:
+    """``N frames written to OUT are kept``, or ``1 frame ... is kept``."""
+    if written == 1:
+        return f"1 frame written to {out} is kept"
+    return f"{written} frames written to {out} are kept"
+
+
 def _retry_hint(frames: range | None, bad: int) -> str:
     if frames is None:
         return f"pick a --frame before {bad}"
@@ -196,16 +203,17 @@ def cmd_everything(args: argparse.Namespace) -> int:
             js, png = write_outputs(found, picture, out, stem(f))
             written += 1
             at = "" if image else f"frame {f}: "
-            print(f"{at}{len(found)} mask(s) on {found.size[0]}x{found.size[1]} in {secs:.1f} s: "
-                  f"{js}, {png}", flush=True)  # fmt: skip
+            masks = f"{len(found)} mask{'s' if len(found) != 1 else ''}"
+            print(f"{at}{masks} on {found.size[0]}x{found.size[1]} in {secs:.1f} s: {js}, {png}",
+                  flush=True)  # fmt: skip
     except FrameDecodeError as err:
-        kept = f"{written} frame(s) written to {out} are kept"
+        kept = _kept(written, out)
         if skipped:
             kept += f" (and {skipped} done before)"
         raise VideoError(f"{kept}. {err.explain(_retry_hint(frames, err.frame))}") from None
     except KeyboardInterrupt:
-        print(f"stopped: {written} frame(s) written to {out} are kept; run the same command "
-              "again to do the rest.", file=sys.stderr)  # fmt: skip
+        print(f"stopped: {_kept(written, out)}; run the same command again to do the rest.",
+              file=sys.stderr)  # fmt: skip
         raise
     if len(todo) > 1:
         print(f"{written} frames written to {out} in {time.perf_counter() - t_all:.1f} s")
