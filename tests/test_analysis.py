@@ -92,3 +92,10 @@ def test_plots_draw_and_say_untrained(tracked, tmp_path):
     fig.savefig(tmp_path / "plots.png")
     assert (tmp_path / "plots.png").stat().st_size > 10_000
     plt.close(fig)
+
+
+def test_track_table_marks_masks_tracked_before_a_prompt_change(tracked):
+    tracked.results.mark_stale(1, 2)  # a change on frame 2: object 1's frames 3-4 are stale
+    df = s2.track_table(tracked)
+    assert df[df.stale][["frame_idx", "obj_id"]].values.tolist() == [[3, 1], [4, 1]]
+    assert df.attrs["stale_frames"] == 2

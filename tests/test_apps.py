@@ -302,6 +302,20 @@ def test_tracker_drift_check_marks_the_lane_and_says_what_it_found(engine, bedro
     assert len(scores) == 12
     drifted = [f for (f, _), v in sorted(scores.items()) if v > 0.5]
     assert app.scrubber.suspects[1][drifted].all()  # shown in the quality lane
+    assert app.progress_label.value == "drift check: 12 frames, done" and "stale" not in app.said
+    # on masks made stale by a correction: said; stopped: the progress line says so
+    app.click(300, 220, frame_idx=3, obj_id=1, label=0)
+    show = app._show_progress
+
+    def stop_at_3(done, total, text):
+        show(done, total, text)
+        if done == 3 and text.startswith("drift check: frame"):
+            app.stop()
+
+    app._show_progress = stop_at_3
+    app.check_drift()
+    assert "8 of these frames hold masks tracked before the last prompt change" in app.said
+    assert app.progress_label.value == "drift check: 3 frames, stopped", app.progress_label.value
 
 
 def test_a_click_on_a_frame_with_features_leaves_a_core_an_encoder_run_does_not(engine, bedroom):
@@ -470,3 +484,26 @@ def test_forward_right_after_a_click_tracks_from_that_click(engine, bedroom, mon
     ops = [(e["op"], e.get("frame_idx", e.get("start"))) for e in app.session.log.to_json()]
     assert ops[-2:] == [("points", 6), ("propagate", 6)], ops
     assert app.said.startswith("Propagated forward over 3 frames"), app.said
+
+
+def test_masks_tracked_before_a_change_are_stale_in_the_app_until_tracked_again(engine, bedroom):
+    """A click on a tracked frame strikes the masks after it through, says so, and tracking
+    renews them; the frame line names a stale frame's objects."""
+    video = s2.open_video(bedroom, end=30)
+    app = s2.VideoTracker(video, engine, save_dir=None, threaded=False, max_width=320)
+    app.click(225.0, 100.0, frame_idx=0, obj_id=1)
+    app.propagate("forward", max_frames=10)
+    assert not app.scrubber._stale[1].any()
+    app.click(200.0, 120.0, frame_idx=4, obj_id=1)  # a correction: frames 5-10 are stale
+    assert "6 frames tracked before this change are stale" in app.said, app.said
+    assert "{" not in app.said and "covers" in app.said
+    assert np.flatnonzero(app.scrubber._stale[1]).tolist() == list(range(5, 11))
+    app.scrubber.show(7)
+    app.scrubber.wait()
+    assert "stale: tracked before the last change (object 1)" in app.scrubber.info_text
+    app.propagate("forward", max_frames=3)  # a run stopped at frame 7: 8-10 stay stale
+    assert "Tracking forward" not in app.said and app.said.startswith("Propagated")
+    assert np.flatnonzero(app.scrubber._stale[1]).tolist() == [8, 9, 10]
+    assert app.session.results.stale_frames(1) == [8, 9, 10]
+    app.propagate("forward")
+    assert not app.scrubber._stale[1].any() and app.session.results.stale_frames() == []

@@ -282,3 +282,24 @@ def test_new_results_are_written_anew_not_kept(tmp_path):
     got = np.asarray(Image.open(tmp_path / "1" / "00002.png")) > 0
     assert np.array_equal(got, s.results.get(2, 1).mask())
     s.close()
+
+
+def test_an_export_counts_frames_never_tracked_and_stale_ones(tmp_path):
+    frames = np.random.default_rng(5).integers(0, 255, (10, 48, 64, 3), dtype=np.uint8)
+    s = s2.Session(s2.open_video(frames), s2.load("test"))
+    s.add_object()
+    s.add_points(0, 1, [(20, 20)], [1])
+    s.run(max_frames=5, progress=False)  # frames 0-5 tracked, 6-9 never
+    s.add_points(2, 1, [(40, 30)], [0])  # a correction: 3-5 were tracked before it
+    res = s2.export(s, tmp_path / "png", "png", progress=False)
+    assert (res.frames, res.untracked, res.stale) == (10, 4, 3)
+    assert res.note() == (
+        "4 of 10 frames never tracked (written blank), 3 tracked before the last prompt change "
+        "(stale)"
+    )
+    man = json.loads((tmp_path / "png" / "manifest.json").read_text())
+    assert man["untracked_frames"] == [[6, 9]] and man["stale_frames"] == [[3, 5]]
+    s.run(progress=False)  # tracked from the correction to the end: nothing left out
+    res = s2.export(s, tmp_path / "coco", "coco", progress=False)
+    assert (res.untracked, res.stale, res.note()) == (0, 0, "")
+    s.close()

@@ -189,3 +189,32 @@ def test_bounded_memory_stays_within_the_window(engine, bedroom):
     full.add_points(0, 1, CLICK, [1])
     full.run(max_frames=60, progress=False)
     assert full.state_frames() == 61
+
+
+def test_masks_tracked_before_a_prompt_change_are_marked_stale(engine, bedroom, tmp_path):
+    """A click makes the masks tracked through its frame stale until they are tracked again."""
+    sess = s2.Session(s2.open_video(bedroom, end=24), engine, folder=tmp_path / "s")
+    sess.add_object()
+    sess.add_points(4, 1, CLICK, [1])
+    sess.run(direction="both", max_frames=10, progress=False)  # 4..14 forward, 4..0 backward
+    assert sess.results.stale_frames() == []
+    ed = s2.PromptEditor(sess)
+    ed.select(1)
+    ed.click(8, 300, 220, label=0)  # a correction on frame 8: 9..14 are stale
+    assert sess.results.stale_frames(1) == list(range(9, 15))
+    ed.undo()  # a fast undo: the masks are the prompts' of now again
+    assert sess.results.stale_frames() == []
+    ed.redo()
+    assert sess.results.stale_frames(1) == list(range(9, 15))
+    sess.add_points(2, 1, [(460, 210)], [1])  # 0-1 were tracked backward through frame 2
+    assert sess.results.stale_frames(1) == [0, 1, *range(9, 15)]
+    sess.close()
+    again = s2.load_session(tmp_path / "s", engine=engine)  # the marks are kept on disk
+    assert again.results.stale_frames(1) == [0, 1, *range(9, 15)]
+    again.run(2, "both", max_frames=12, progress=False)  # re-tracked: fresh
+    assert again.results.stale_frames() == []
+    again.clear_frame(8)
+    assert again.results.stale_frames(1) == list(range(9, 15))
+    again.remove_object(1)
+    assert again.results.stale_frames() == []
+    again.close()

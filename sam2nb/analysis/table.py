@@ -35,7 +35,8 @@ def track_table(
 ) -> pd.DataFrame:
     """One row per (frame, object) with a result, streamed from the session's result store.
 
-    Columns: ``frame_idx``, ``time_s``, ``obj_id``, ``name``, ``visible``, ``score``, ``iou``
+    Columns: ``frame_idx``, ``time_s``, ``obj_id``, ``name``, ``visible``, ``stale`` (tracked
+    before a later prompt change: the next propagation tracks it again), ``score``, ``iou``
     (predicted), ``area`` (pixels), ``x0 y0 x1 y1`` (box), ``cx cy`` (mask centroid), ``vx vy``
     and ``speed`` (pixels per second, from the previous frame where the object was visible;
     NaN otherwise), and ``overlap_<id>``: the share of this object's pixels that object ``id``
@@ -64,6 +65,8 @@ def track_table(
     flags: list[dict] = []  # where tracking may have gone wrong (see sam2nb.quality_table)
     prev: tuple[int, dict] = (-2, {})
     drift = drift_scores(session.results)
+    stale_of = getattr(session.results, "stale_frames", None)
+    stale = {o: set(stale_of(o)) if stale_of is not None else set() for o in ids}
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):
         recs = {o: r for o, r in session.results.frame(f).items() if o in ids}
         flags += flag_frame(f, recs, prev, drift=drift)
@@ -73,7 +76,8 @@ def track_table(
                 "frame_idx": f, "obj_id": o,
                 "time_s": float(times[f]) if times is not None else np.nan,
                 "name": session.objects[o].name, "visible": bool(r.visible),
-                "score": r.score, "iou": np.nan if r.iou is None else r.iou, "area": r.area,
+                "stale": f in stale[o], "score": r.score,
+                "iou": np.nan if r.iou is None else r.iou, "area": r.area,
             }  # fmt: skip
             b = r.bbox or (np.nan,) * 4
             row.update(x0=b[0], y0=b[1], x1=b[2], y1=b[3])
@@ -95,8 +99,9 @@ def track_table(
             rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
-        df = pd.DataFrame(columns=["frame_idx", "time_s", "obj_id", "name", "visible", "score",
-                                   "iou", "area", "x0", "y0", "x1", "y1", "cx", "cy"])  # fmt: skip
+        df = pd.DataFrame(columns=["frame_idx", "time_s", "obj_id", "name", "visible", "stale",
+                                   "score", "iou", "area", "x0", "y0", "x1", "y1", "cx",
+                                   "cy"])  # fmt: skip
     df = df.sort_values(["obj_id", "frame_idx"]).reset_index(drop=True)
     _velocity(df)
     df = df.sort_values(["frame_idx", "obj_id"]).reset_index(drop=True)
@@ -105,7 +110,8 @@ def track_table(
         df = df.merge(q, on=["frame_idx", "obj_id"], how="left")
     eng = session.engine
     df.attrs.update(video=session.video.name, fps=fps, model=eng.label,
-                    untrained=bool(eng.untrained))  # fmt: skip
+                    untrained=bool(eng.untrained),
+                    stale_frames=len(set().union(*stale.values())))  # fmt: skip
     return df
 
 

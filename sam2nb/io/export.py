@@ -114,7 +114,35 @@ def _mark(out: Path, settings: dict, fingerprint: list, done: bool) -> None:
     atomic_write(out / STATE, fsync=False, data=json.dumps(state, sort_keys=True).encode())
 
 
-def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
+def _coverage(session: Any, ids: list[int], frames: range) -> dict:
+    """The frames of the range no object has a mask on, and those with a stale mask."""
+    store = session.results
+    have: set[int] = set()
+    stale: set[int] = set()
+    lo, hi = frames.start, frames.stop
+    for o in ids:
+        have.update(f for f in store.frames(o) if lo <= f < hi)
+        stale.update(f for f in getattr(store, "stale_frames", lambda o: [])(o) if lo <= f < hi)
+    return {"untracked": sorted(set(frames) - have), "stale": sorted(stale)}
+
+
+def _spans(frames: list[int]) -> list[list[int]]:
+    """``[[first, last], ...]`` of runs of consecutive frames.
+
+    Example:
+        >>> _spans([3, 4, 5, 9])
+        [[3, 5], [9, 9]]
+    """
+    out: list[list[int]] = []
+    for f in frames:
+        if out and out[-1][1] == f - 1:
+            out[-1][1] = f
+        else:
+            out.append([f, f])
+    return out
+
+
+def _manifest(session: Any, res: ExportResult, settings: dict, coverage: dict) -> Path:
     eng = session.engine
     v = session.video
     man = {
@@ -144,6 +172,10 @@ def _manifest(session: Any, res: ExportResult, settings: dict) -> Path:
         },  # fmt: skip
         "frames": [settings["start"], settings["end"]],
         "files": res.files + res.kept,
+        # frames with no mask of any exported object (written blank), and frames whose masks
+        # were tracked before a later prompt change (the next propagation tracks them again)
+        "untracked_frames": _spans(coverage["untracked"]),
+        "stale_frames": _spans(coverage["stale"]),
         "prompt_log": session.log.to_json(),
     }
     path = res.out / "manifest.json"
@@ -244,8 +276,10 @@ def export(
     finally:
         _CALLBACK.fn = None
     res.seconds = time.perf_counter() - t0
+    coverage = _coverage(session, ids, frames)
+    res.untracked, res.stale = len(coverage["untracked"]), len(coverage["stale"])
     if not res.stopped:
-        res.manifest = _manifest(session, res, settings)
+        res.manifest = _manifest(session, res, settings, coverage)
         _mark(outp, settings, fp, done=True)
     return res
 

@@ -29,6 +29,8 @@ class ExportResult:
         resumed: True if it went on from an interrupted export of the same results.
         seconds: wall time.
         manifest: the manifest's path (None when stopped).
+        untracked: frames of the range where no exported object has a mask (written blank).
+        stale: frames of the range with a mask tracked before a later prompt change.
     """
 
     format: str
@@ -41,6 +43,24 @@ class ExportResult:
     seconds: float = 0.0
     manifest: Path | None = None
     paths: list[Path] = field(default_factory=list, repr=False)
+    untracked: int = 0
+    stale: int = 0
+
+    def note(self) -> str:
+        """What the export holds that was not tracked with the prompts of now ("" if nothing).
+
+        Example:
+            >>> ExportResult("png", Path("out"), frames=200, untracked=116, stale=12).note()
+            '116 of 200 frames never tracked (written blank), 12 tracked before the last
+            prompt change (stale)'
+        """
+        parts = []
+        if self.untracked:
+            parts.append(f"{self.untracked} of {self.frames} frame{'s' * (self.frames != 1)} "
+                         "never tracked (written blank)")  # fmt: skip
+        if self.stale:
+            parts.append(f"{self.stale} tracked before the last prompt change (stale)")
+        return ", ".join(parts)
 
 
 def png_bytes(arr: np.ndarray, palette: list[int] | None = None) -> bytes:

@@ -55,6 +55,8 @@ class DriftReport:
         seconds: how long it took.
         stopped: whether it was stopped before reaching ``start``.
         untrained: whether the model had random weights (the scores are then noise).
+        stale: frames of the span holding a checked object's stale mask (tracked before a
+            later prompt change): the check scored masks the next propagation replaces.
     """
 
     start: int
@@ -65,6 +67,7 @@ class DriftReport:
     seconds: float = 0.0
     stopped: bool = False
     untrained: bool = False
+    stale: int = 0
 
     def per_object(self) -> dict[int, float]:
         """Each object's mean drift over the frames checked."""
@@ -77,8 +80,11 @@ class DriftReport:
         tag = " (untrained model: noise)" if self.untrained else ""
         per = ", ".join(f"object {o}: {v:.2f}" for o, v in self.per_object().items())
         cut = ", stopped" if self.stopped else ""
+        old = (f"; {self.stale} of these frames hold masks tracked before the last prompt "
+               "change (stale): track again first to check what tracking gives now"
+               if self.stale else "")  # fmt: skip
         return (f"Drift check of frames {self.start}-{self.end} ({self.frames} tracked back in "
-                f"{self.seconds:.1f} s{cut}): mean drift {per or 'none'}{tag}")  # fmt: skip
+                f"{self.seconds:.1f} s{cut}): mean drift {per or 'none'}{tag}{old}")  # fmt: skip
 
 
 def drift_scores(results: Any) -> dict[tuple[int, int], float]:
@@ -158,6 +164,9 @@ def check_drift(
         )
     halt = as_stop(stop, SessionError)
     rep = DriftReport(a, b, sorted(seeds), untrained=bool(session.engine.untrained))
+    stale = getattr(store, "stale_frames", None)
+    if stale is not None:
+        rep.stale = len({f for o in seeds for f in stale(o) if a <= f <= b})
     if not session._busy.acquire(blocking=False):
         raise SessionBusy("The session is busy (a propagation runs): wait for it or stop it.")
     t0 = time.perf_counter()

@@ -123,6 +123,14 @@ class Propagation:
             return None
         return max(missing) if reverse else min(missing)
 
+    def _keep(self, last: int, skipped: int, reverse: bool) -> None:
+        """The frames after ``last`` a converged pass kept: they agree with the prompts of now."""
+        step = -1 if reverse else 1
+        kept = range(last + step, last + step * (skipped + 1), step)
+        with self._tx():
+            for o in self.objects:
+                self.results.set_stale(o, kept, False)
+
     def _store_step(
         self, f: int, obj_ids: list, masks: Any, ious: list[float], reverse: bool
     ) -> FrameResult:
@@ -269,6 +277,7 @@ class Propagation:
                     if skipped:
                         self.settled.append(Settled(last, reverse, skipped, watch.worst))
                         bar.total -= skipped
+                        self._keep(last, skipped, reverse)
                     if gap is None:
                         with self._tx():
                             self._run_settled(reverse)

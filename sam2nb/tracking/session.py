@@ -371,6 +371,7 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
                     self.predictor.clear_all_prompts_in_frame(self.state, f, o, need_output=False)
                     if f not in self._cond_frames(o):
                         self.results.delete(obj_id=o, frames=[f])
+                    self.results.mark_stale(o, f, keep=self._cond_frames(o))
             self.dirty.add(f)
             self._log(ClearFrame(f, None if obj_id is None else int(obj_id)))
             self._journal_prompts((o, f) for o in ids if self._obj_idx(o) is not None)
@@ -417,7 +418,10 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
                 self.dirty.add(f)
                 self._log(log_entry)
                 self._journal_prompts([(o, f)])
-            self._undo_point = None if idx is None else UndoPoint(log_entry, f, o, snap, rec, prev)
+                marked = tuple(self.results.mark_stale(o, f, keep=self._cond_frames(o)))
+            self._undo_point = (
+                None if idx is None else UndoPoint(log_entry, f, o, snap, rec, prev, marked)
+            )
             self._undo_len = len(self.log)
         previous = {} if rec is None else {o: rec}
         return FrameResult(f, dict(sorted(on_frame.items())), {o: masks[i, 0]}, previous)
@@ -437,6 +441,23 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
     def untrained(self) -> bool:
         """True when the masks come from an untrained (random-weight) model."""
         return self.engine.untrained
+
+    def frame_state(self, frame_idx: int, obj_id: int) -> str:
+        """Where an object's mask on a frame comes from, in a word for titles and tables.
+
+        ``"prompted"`` (a prompt on that frame), ``"tracked"``, ``"stale"`` (tracked before a
+        later prompt change: the next propagation tracks it again) or ``"not tracked"``.
+
+        Example:
+            >>> sess.frame_state(0, 1), sess.frame_state(5, 1)  # sess: a click on frame 0
+            ('prompted', 'not tracked')
+        """
+        f, o = self._check_frame(frame_idx), self._check_obj(obj_id)
+        if f in self.prompt_frames(o):
+            return "prompted"
+        if self.results.get(f, o) is None:
+            return "not tracked"
+        return "stale" if self.results.is_stale(f, o) else "tracked"
 
     def masks(self, frame_idx: int) -> dict[int, np.ndarray]:
         """A frame's masks at video resolution, ``{obj_id: (H, W) bool}``."""

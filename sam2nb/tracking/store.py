@@ -34,7 +34,12 @@ CREATE TABLE IF NOT EXISTS masks (
     PRIMARY KEY (frame_idx, obj_id)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+CREATE TABLE IF NOT EXISTS stale (
+    frame_idx INTEGER NOT NULL,
+    obj_id INTEGER NOT NULL,
+    PRIMARY KEY (frame_idx, obj_id)
+);
+"""  # stale: masks tracked before a later prompt change upstream of them (see mark_stale)
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,9 @@ class ResultStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO masks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
+            self._db.executemany(  # a mask written now is made with the prompts of now
+                "DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", [r[:2] for r in rows]
+            )
 
     def delete(self, *, obj_id: int | None = None, frames: Iterable[int] | None = None) -> int:
         """Delete the results of an object and/or some frames; returns how many went."""
@@ -241,9 +249,74 @@ class ResultStore:
             fr = [int(f) for f in frames]
             where.append(f"frame_idx IN ({','.join('?' * len(fr))})")
             args.extend(fr)
-        sql = "DELETE FROM masks" + (" WHERE " + " AND ".join(where) if where else "")
+        cond = " WHERE " + " AND ".join(where) if where else ""
         with self._lock:
-            return self._db.execute(sql, args).rowcount
+            self._db.execute("DELETE FROM stale" + cond, args)
+            return self._db.execute("DELETE FROM masks" + cond, args).rowcount
+
+    # -- stale masks: tracked before a prompt change that the next propagation re-tracks ------
+    def mark_stale(self, obj_id: int, frame_idx: int, keep: Iterable[int] = ()) -> list[int]:
+        """Mark the masks a prompt change on ``frame_idx`` makes stale; the frames newly marked.
+
+        Those are the object's masks that tracking reached through that frame: the run of
+        forward-tracked frames right after it and of backward-tracked frames right before it
+        (what a propagation from it tracks again). Frames in ``keep`` (the object's prompted
+        frames) are passed through but not marked. A mask written later (:meth:`put`) is fresh.
+
+        Example:
+            >>> store = ResultStore(4, 3)
+            >>> for f in range(5):
+            ...     _ = store.put(f, [1], np.ones((1, 3, 4), bool), scores=[1.0], reverse=f < 2)
+            >>> store.mark_stale(1, 2), store.stale_frames(1)  # 0-1 tracked backward from 2
+            ([0, 1, 3, 4], [0, 1, 3, 4])
+            >>> _ = store.put(3, [1], np.ones((1, 3, 4), bool), scores=[1.0])  # re-tracked
+            >>> store.stale_frames(), store.is_stale(4, 1), store.mark_stale(1, 3, keep=[4])
+            ([0, 1, 4], True, [])
+        """
+        keep = {int(f) for f in keep}
+        o, f0 = int(obj_id), int(frame_idx)
+        frames: list[int] = []
+        with self._lock:
+            for reverse, sql in ((1, "frame_idx < ? ORDER BY frame_idx DESC"),
+                                 (0, "frame_idx > ? ORDER BY frame_idx")):  # fmt: skip
+                rows = self._db.execute(
+                    "SELECT frame_idx, reverse FROM masks WHERE obj_id = ? AND " + sql, (o, f0)
+                )
+                step, expect = (-1, f0 - 1) if reverse else (1, f0 + 1)
+                for f, rev in rows:  # the run of frames tracked through f0, that way
+                    if f != expect or (f not in keep and rev != reverse):
+                        break
+                    if f not in keep:
+                        frames.append(f)
+                    expect += step
+            frames.sort()
+            stale = {r[0] for r in self._db.execute(
+                "SELECT frame_idx FROM stale WHERE obj_id = ?", (o,))}  # fmt: skip
+            frames = [f for f in frames if f not in stale]
+            self._db.executemany("INSERT INTO stale VALUES (?, ?)", [(f, o) for f in frames])
+        return frames
+
+    def set_stale(self, obj_id: int, frames: Iterable[int], stale: bool = True) -> None:
+        """Mark (or unmark) an object's masks on ``frames`` as stale (an undo puts marks back)."""
+        rows = [(int(f), int(obj_id)) for f in frames]
+        sql = "INSERT OR IGNORE INTO stale SELECT ?, ? WHERE EXISTS (SELECT 1 FROM masks WHERE"
+        sql += " frame_idx = ?1 AND obj_id = ?2)"
+        with self._lock:
+            if stale:
+                self._db.executemany(sql, rows)
+            else:
+                self._db.executemany("DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", rows)
+
+    def stale_frames(self, obj_id: int | None = None) -> list[int]:
+        """The frames holding a stale mask (of one object, or of any)."""
+        return self._frames_in("stale", obj_id)
+
+    def is_stale(self, frame_idx: int, obj_id: int) -> bool:
+        """Whether the object's mask on that frame was tracked before a later prompt change."""
+        rows = self._query(
+            "SELECT 1 FROM stale WHERE frame_idx = ? AND obj_id = ?", (int(frame_idx), int(obj_id))
+        )
+        return bool(rows)
 
     # -- transactions and raw SQL (the session journal shares this database) ----------------
     @contextlib.contextmanager
@@ -329,11 +402,15 @@ class ResultStore:
 
     def frames(self, obj_id: int | None = None) -> list[int]:
         """The frames that have results (for one object, or any)."""
+        return self._frames_in("masks", obj_id)
+
+    def _frames_in(self, table: str, obj_id: int | None) -> list[int]:
         if obj_id is None:
-            rows = self._query("SELECT DISTINCT frame_idx FROM masks ORDER BY frame_idx")
+            rows = self._query(f"SELECT DISTINCT frame_idx FROM {table} ORDER BY frame_idx")
         else:
             rows = self._query(
-                "SELECT frame_idx FROM masks WHERE obj_id = ? ORDER BY frame_idx", (int(obj_id),)
+                f"SELECT frame_idx FROM {table} WHERE obj_id = ? ORDER BY frame_idx",
+                (int(obj_id),),
             )
         return [r[0] for r in rows]
 
@@ -422,6 +499,7 @@ class ResultStore:
         if not spill:
             with store._lock:
                 src.backup(store._db)
+                store._db.executescript(_SCHEMA)  # a store saved before a table was added
         src.close()
         return store
 

@@ -39,6 +39,7 @@ class UndoPoint:
     snap: dict  # sam2's inputs and outputs of the frame for the object, before the prompt
     before: MaskRecord | None  # the mask record the prompt replaced
     prev: Entry | None = None  # the log entry just before this prompt's
+    marked: tuple[int, ...] = ()  # the frames whose masks the prompt made stale
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RedoPoint:
     snap: dict  # sam2's inputs and outputs of the frame for the object, after the prompt
     after: MaskRecord | None  # the prompt's mask record
     prev: RedoPoint | None = None  # the redo point of the undo just before this one, if valid
+    marked: tuple[int, ...] = ()  # the frames whose masks the prompt made stale
 
 
 class FastUndo:
@@ -126,13 +128,16 @@ class FastUndo:
     ) -> None:
         f, o = point.frame_idx, point.obj_id
         after = S.snapshot(self.state, idx, f)
-        redo = RedoPoint(point.entry, f, o, after, self.results.frame(f).get(o), self.redo_point())
+        redo = RedoPoint(
+            point.entry, f, o, after, self.results.frame(f).get(o), self.redo_point(), point.marked
+        )
         with self._ctx(), self._tx():
             S.restore(self.state, idx, f, point.snap)
             if point.before is None:
                 self.results.delete(obj_id=o, frames=[f])
             else:
                 self.results.put_record(point.before)
+            self.results.set_stale(o, point.marked, False)  # made with the prompts of now again
             self.dirty.add(f)
             self._log(ClearFrame(f, o))
             for e in earlier:  # the entries a replay would write, as new entries
@@ -189,9 +194,11 @@ class FastUndo:
         with self._ctx(), self._tx():
             S.restore(self.state, idx, f, point.snap)
             self.results.put_record(point.after)
+            self.results.set_stale(o, point.marked)
             self.dirty.add(f)
             self._log(entry)
             self._journal_prompts([(o, f)])
-        self._undo_point = UndoPoint(entry, f, o, before, rec, None if then is None else then.entry)
+        prev = None if then is None else then.entry
+        self._undo_point = UndoPoint(entry, f, o, before, rec, prev, point.marked)
         self._undo_len = len(self.log)
         self._redo_point, self._redo_len = point.prev, len(self.log)

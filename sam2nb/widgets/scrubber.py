@@ -172,6 +172,7 @@ class FrameScrubber:
         self._fresh: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
         self._presence: dict[int, np.ndarray] = {}
         self._tracked: dict[int, np.ndarray] = {}
+        self._stale: dict[int, np.ndarray] = {}  # tracked before a later prompt change
         self.suspects: dict[int, np.ndarray] = {}  # frames flagged by the quality check
         self._timeline_t = 0.0
         self.renders = 0
@@ -362,9 +363,15 @@ class FrameScrubber:
             self.say(self.info_text, self.meter.summary(now))
 
     def _describe(self, f: int, playing: str | None = None) -> str:
-        """``"/ 199  6.63 s"`` after the slider's own frame number (or Play's rate)."""
+        """``"/ 199  6.63 s"`` after the slider's own frame number (or Play's rate).
+
+        A frame whose masks were tracked before a later prompt change says so ("stale").
+        """
         fps = self.video.fps or 0
         t = f"  {playing}" if playing else (f"  {f / fps:.2f} s" if fps else "")
+        stale = [o for o, a in self._stale.items() if a[f]] if not playing else []
+        if stale:
+            t += f"  stale: tracked before the last change ({_ids(stale)})"
         return f"/ {len(self.video) - 1}{t}"
 
     # -- masks and objects -----------------------------------------------------------------
@@ -379,11 +386,25 @@ class FrameScrubber:
                     seen[rec.frame_idx] = True
                     vis[rec.frame_idx] = rec.visible
                 self._presence[o], self._tracked[o] = vis, seen
+        self.refresh_stale()
         self._version = {f: v + 1 for f, v in self._version.items()}
         self.masks_cache.drop()
         self.refresh_objects()
         self._timeline_t = 0.0
         self.draw_timeline(force=True)
+
+    def refresh_stale(self) -> int:
+        """Re-read which masks are stale (after a prompt change); returns how many frames."""
+        n = len(self.video)
+        self._stale = {}
+        stale = getattr(getattr(self.session, "results", None), "stale_frames", None)
+        if stale is None:
+            return 0
+        for o in self.session.objects:
+            a = np.zeros(n, bool)
+            a[[f for f in stale(o) if f < n]] = True
+            self._stale[o] = a
+        return int(np.logical_or.reduce(list(self._stale.values())).sum()) if self._stale else 0
 
     def refresh_objects(self) -> None:
         """Rebuild the visibility toggles from the session's objects."""
@@ -423,6 +444,8 @@ class FrameScrubber:
                 rec = result.records.get(o)
                 self._tracked[o][f] = rec is not None
                 self._presence[o][f] = rec is not None and rec.visible
+                if o in self._stale and rec is not None and not result.previous:
+                    self._stale[o][f] = False  # written now (a click marks others: the app)
         self._version[f] = self._version.get(f, 0) + 1
         self._fresh[f] = (self._version[f], result.records)
         self._fresh.move_to_end(f)
@@ -452,8 +475,10 @@ class FrameScrubber:
     def draw_timeline(self, force: bool = False, prompts: dict | None = None) -> None:
         """Draw the swimlanes: one lane per object, a red line at the current frame.
 
-        Colour where the object is visible, grey where it is tracked but hidden, black ticks
-        where it is prompted, a red underline where the quality check flags it (``suspects``).
+        Colour where the object is visible, grey where it is tracked but hidden, both paled and
+        struck through where the masks are stale (tracked before a later prompt change: the
+        next propagation tracks them again), black ticks where it is prompted, a red underline
+        where the quality check flags it (``suspects``).
         ``prompts`` is :func:`~sam2nb.frame_prompts` of the log, if the caller has it already.
         """
         now = time.monotonic()
@@ -484,6 +509,13 @@ class FrameScrubber:
                     tl.fill_style = hex_color(color_of({o: self.session.objects[o].color}, o))
                     for a, b in runs(vis):
                         tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                stale = self._stale.get(o)
+                if stale is not None and stale.any():  # paled, with a line through it
+                    for a, b in runs(stale):
+                        tl.fill_style = "rgba(255, 255, 255, 0.6)"
+                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                        tl.fill_style = "#555555"
+                        tl.fill_rect(a * sx, y + LANE // 2 - 1, max((b - a) * sx, 1), 1)
                 sus = self.suspects.get(o)
                 if sus is not None and sus.any():  # the quality lane: a red tick per suspect
                     tl.fill_style = "#d62728"
@@ -504,3 +536,13 @@ class FrameScrubber:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _ids(obj_ids: list[int]) -> str:
+    """``"object 2"`` or ``"objects 1, 3"``.
+
+    Example:
+        >>> _ids([2]), _ids([1, 3])
+        ('object 2', 'objects 1, 3')
+    """
+    return ("object " if len(obj_ids) == 1 else "objects ") + ", ".join(map(str, obj_ids))

@@ -177,13 +177,12 @@ class VideoTracker(PromptApp):
             return
         self._suspects_stale = True  # a correction: the queue is computed again when asked
         self.scrubber.update(result, redraw=False)
+        stale = self.scrubber.refresh_stale()  # a prompt change makes masks after it stale
         if result.frame_idx != self.frame_idx:
             self.scrubber.show(result.frame_idx)  # undo of an edit on another frame: go there
         else:
             self.scrubber.render(result.frame_idx)  # the answer to a click: draw it now
-        word = " (untrained model)" if self.session.engine.untrained else ""
-        area = {o: r.area for o, r in result.records.items()}
-        self.say(f"frame {result.frame_idx}: mask area per object {area}{word}")
+        self.say(edit_note(self.session, result, self.editor.obj_id, stale))
 
     def _objects_changed(self, redraw: bool = True) -> None:
         if hasattr(self, "scrubber"):
@@ -245,7 +244,7 @@ class VideoTracker(PromptApp):
         going_on = ""
         if run is not None and not kwargs and run["direction"] == direction:
             going_on = f", going on where the last run stopped (frame {run['last']})"
-            self.say(f"Tracking {direction}{going_on}...")
+        self.say(f"Tracking {direction}{going_on}: {total} frames...")  # not the last click's
         next_draw, last, seen = 0.0, None, set()
         kwargs = {"converge": self.converge.value, **kwargs}
         job.progress(0, total, f"0 of {total} frames")  # not the last run's figures
@@ -285,6 +284,7 @@ class VideoTracker(PromptApp):
 
     def _propagated(self) -> None:
         self._set_running(False)
+        self.scrubber.refresh_stale()  # frames a converged pass kept are fresh again
         self.scrubber.draw_timeline(force=True)
 
     # -- fix next ----------------------------------------------------------------------------
@@ -449,6 +449,8 @@ class VideoTracker(PromptApp):
             self._edits_done()
             rep = check_drift(self.session, start, end, stop=job, progress=False,
                               on_frame=on_frame)  # fmt: skip
+            end_word = "stopped" if rep.stopped else "done"
+            job.progress(done[0], total, f"drift check: {done[0]} frames, {end_word}")
             self._refresh_suspects()
             worst = [s for s in self.suspects.pending() if "drift" in s["flagged"]]
             where = ""
@@ -490,9 +492,10 @@ class VideoTracker(PromptApp):
             res = export(self.session, out, fmt, progress=False, stop=job, on_frame=on_frame,
                          **options)  # fmt: skip
             how = "stopped (export again to resume)" if res.stopped else "done"
+            note = f" Of these, {res.note()}." if res.note() else ""
             self.say(f"Export {how}: {res.frames} frame{'s' if res.frames != 1 else ''} as "
                      f"{fmt} to {out} ({res.files} file{'s' if res.files != 1 else ''} "
-                     f"written, {res.kept} kept from before).")  # fmt: skip
+                     f"written, {res.kept} kept from before).{note}")  # fmt: skip
 
         self.say(f"Exporting {len(self.session.video)} frames as {fmt} to {out}...")
         self._set_running(True)
@@ -502,6 +505,38 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self._job.start()
         return out
+
+
+def edit_note(session: Any, result: FrameResult, obj_id: int | None, stale: int = 0) -> str:
+    """The status line after an edit: the object's share of the picture, and what is stale.
+
+    Example:
+        >>> sess.frame(0).records[1].area > 0  # sess: object 1 clicked on frame 0
+        True
+        >>> edit_note(sess, sess.frame(0), 1, stale=12)  # doctest: +ELLIPSIS
+        'Frame 0: object 1 covers ...% of the picture (untrained model); 12 frames tracked
+        before this change are stale (struck through on the timeline): track again to renew
+        them.'
+    """
+    f = result.frame_idx
+    recs = result.records
+    o = obj_id if obj_id in recs else next(iter(recs), None)
+    word = " (untrained model)" if session.engine.untrained else ""
+    if o is None:
+        text = f"Frame {f}: no mask{word}"
+    else:
+        obj = session.objects.get(o)
+        name = obj.name if obj is not None else f"object {o}"
+        w, h = session.video.size
+        share = 100.0 * recs[o].area / max(1, w * h)
+        others = len(recs) - 1
+        more = f", {others} other object{'s' if others != 1 else ''} here" if others else ""
+        text = f"Frame {f}: {name} covers {share:.1f}% of the picture{more}{word}"
+    if stale:
+        text += (f"; {stale} frame{'s' if stale != 1 else ''} tracked before this change "
+                 f"{'are' if stale != 1 else 'is'} stale (struck through on the timeline): "
+                 "track again to renew them")  # fmt: skip
+    return text + "."
 
 
 def kept_note(settled: list) -> str:

@@ -38,7 +38,7 @@ app.widget"""
     box = canvas.bounding_box()
     canvas.click(position={"x": 450 * box["width"] / 960, "y": 200 * box["height"] / 540})
     status = page.locator(".sam2nb-status")
-    expect(status).to_contain_text("mask area per object", timeout=60_000)
+    expect(status).to_contain_text("of the picture", timeout=60_000)
     page.get_by_role("button", name="▶ forward").click()
     expect(status).to_contain_text("Propagated forward over 40 frames", timeout=300_000)
     page.get_by_role("button", name="check drift").click()

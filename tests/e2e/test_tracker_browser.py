@@ -211,7 +211,7 @@ def test_video_tracker_in_the_browser(page: Page, lab, bedroom):
     assert len(points) == len(CLICKS)
     assert abs(points[0]["points"][0][0] - 450) < 1.5 and abs(points[0]["points"][0][1] - 200) < 1.5
     status = page.locator(".sam2nb-status")
-    expect(status).to_contain_text("mask area per object")
+    expect(status).to_contain_text("of the picture")
 
     # undo and redo: the frame as it was, drawn
     undo_ms, redo_ms, step_harness = [], [], []
