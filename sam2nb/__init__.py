@@ -52,7 +52,14 @@ from .media.overlay import (
     mask_layer,
     overlay_frame,
 )
-from .media.samples import sample_image, sample_path, sample_video, synthetic_image, synthetic_video
+from .media.samples import (
+    frames_to_use,
+    sample_image,
+    sample_path,
+    sample_video,
+    synthetic_image,
+    synthetic_video,
+)
 from .media.video import FrameDecodeError, VideoSource, open_video, read_image, to_rgb8
 from .model.checkpoints import (
     MODELS,
@@ -145,6 +152,7 @@ __all__ = [
     "ExportResult",
     "davis_palette",
     "export",
+    "frames_to_use",
     "sample_image",
     "sample_path",
     "sample_video",

@@ -130,7 +130,7 @@ def test_collect_on_this_machine():
     text = str(report)
     assert report.torch_version and report.sam2_version and report.decord_version
     assert "runs on" in text and report.device in ("cuda", "mps", "cpu")
-    assert "<pre>" in report._repr_html_()
+    assert "<pre" in report._repr_html_()
     assert not [f for f in report.findings if f.level == "error"], text
 
 
@@ -149,3 +149,32 @@ def test_findings_wrap_at_words_and_fixes_stay_whole():
     words = " ".join(text.split())  # the messages, every word intact, in order
     assert all(" ".join(f.message.split()) in words for f in found)
     assert all(f"fix: {f.fix}" in text for f in found if f.fix)  # a command is never broken
+
+
+def test_the_notebook_view_wraps_only_between_words():
+    """JupyterLab's outputs break a <pre> anywhere (``.jp-OutputArea-output pre`` has
+    ``word-break: break-all``): at a narrow width "NVIDIA" became "NVI" / "DIA". The report's
+    HTML overrides that on its own elements, so lines wrap between words."""
+    from html.parser import HTMLParser
+
+    class Styles(HTMLParser):  # the inline style of every <pre>, as {property: value}
+        def __init__(self):
+            super().__init__()
+            self.pre: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "pre":
+                decls = (d.partition(":") for d in (dict(attrs).get("style") or "").split(";"))
+                self.pre.append({k.strip(): v.strip() for k, _, v in decls})
+
+    info = SystemInfo(torch_version="2.5.1", gpus=[H100], nvidia_gpus=[H100.name], **OK)
+    info.findings = diagnose(info)
+    page = info._repr_html_()
+    parsed = Styles()
+    parsed.feed(page)
+    assert parsed.pre  # the report's table
+    for style in parsed.pre:
+        assert style.get("word-break") == "normal"  # not break-all
+        assert style.get("overflow-wrap") == "normal"  # not break-word
+        assert style.get("white-space") == "pre-wrap"  # columns kept, long lines wrapped
+    assert "NVIDIA H100 80GB HBM3" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 import sam2nb as s2
@@ -36,3 +38,25 @@ def test_offline_falls_back_to_synthetic_media(monkeypatch, capsys):
     img = s2.read_image(s2.sample_image())
     assert img.shape == (480, 640, 3)
     assert tuple(img[210, 170]) == (230, 180, 40)  # the disc's colour, drawn by us
+
+
+def _engine(untrained, device):
+    return SimpleNamespace(untrained=untrained, device=SimpleNamespace(type=device))
+
+
+def test_frames_auto_is_a_short_stretch_only_for_the_test_model_on_a_cpu(capsys):
+    """FRAMES = "auto" (the video notebooks' default): 60 frames, said, where tracking is slow."""
+    from sam2nb.media.samples import frames_to_use
+
+    assert frames_to_use("auto", _engine(True, "cpu")) == 60
+    said = capsys.readouterr().out
+    assert said.count("\n") == 1 and "the first 60 frames only" in said and "None" in said
+    for engine in (_engine(False, "cpu"), _engine(True, "cuda"), _engine(False, "cuda")):
+        assert frames_to_use("auto", engine) is None  # a real model or a GPU: the whole video
+        assert frames_to_use(None, engine) is None
+    assert capsys.readouterr().out == ""  # the whole video: nothing to say
+    assert frames_to_use(40, _engine(False, "cuda")) == 40  # the user's own number, said too
+    assert "FRAMES = 40: the first 40 frames only" in capsys.readouterr().out
+    for bad in ("all", 0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="FRAMES"):
+            frames_to_use(bad, _engine(True, "cpu"))

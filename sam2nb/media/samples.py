@@ -8,6 +8,9 @@
    checked against its SHA-256;
 3. offline, media that sam2nb draws itself (moving coloured discs; shapes on a texture), so
    every notebook still runs end to end.
+
+:func:`frames_to_use` resolves a video notebook's ``FRAMES`` parameter (``"auto"``: a short
+stretch with the untrained test model on a CPU, else the whole video).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,6 +163,47 @@ def sample_image(
     if path is not None:
         return _yours(path, "an image file (JPEG, PNG, ...)", file=True)
     return sample_path(name, download) or _instead(name, synthetic_image())
+
+
+AUTO_CPU_FRAMES = 60  # FRAMES = "auto" with the untrained test model on a CPU
+
+
+def frames_to_use(frames: int | str | None, engine: Any) -> int | None:
+    """How much of the video a notebook tracks: its ``FRAMES`` parameter, ``"auto"`` resolved.
+
+    ``"auto"`` is the first 60 frames with an untrained model (the test model) on a CPU, where
+    tracking a whole clip takes minutes, and the whole video otherwise (a real model, or a GPU).
+    A short stretch is said in one printed line, with how to track the whole video.
+
+    Args:
+        frames: the first N frames, None for the whole video, or ``"auto"``.
+        engine: the model (:func:`sam2nb.load`); its ``untrained`` flag and ``device`` count.
+
+    Returns:
+        ``end`` for :func:`sam2nb.open_video`: a number of frames, or None for the whole video.
+
+    Raises:
+        ValueError: ``frames`` is none of these.
+
+    Example:
+        >>> frames_to_use("auto", engine)  # engine: the test model, on the CPU
+        FRAMES = 'auto': the first 60 frames only (test model on a CPU; None: the whole video)
+        60
+        >>> frames_to_use(None, engine) is None
+        True
+    """
+    why = ""
+    if frames == "auto":
+        if not (engine.untrained and engine.device.type == "cpu"):
+            return None
+        frames, why = AUTO_CPU_FRAMES, "test model on a CPU; "
+    elif frames is None:
+        return None
+    elif isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"FRAMES is a number of frames, None or 'auto'; got {frames!r}.")
+    shown = "'auto'" if why else frames
+    print(f"FRAMES = {shown}: the first {frames} frames only ({why}None: the whole video)")
+    return frames
 
 
 def _instead(name: str, drawn: Path) -> Path:

@@ -26,6 +26,9 @@ from .._version import __version__
 from . import checkpoints as checkpoints
 
 WIDTH = 88  # the text report's line length (its findings are wrapped at words)
+# JupyterLab breaks an output's <pre> anywhere (word-break: break-all), mid-word at a narrow width:
+# the report's lines wrap between words instead (a word too long for the line scrolls)
+_PRE_STYLE = "white-space: pre-wrap; word-break: normal; overflow-wrap: normal"
 
 # CUDA builds that PyTorch publishes wheels for (download.pytorch.org/whl/<tag>).
 _TORCH_CUDA_TAGS = ((11, 8), (12, 1), (12, 4), (12, 6), (12, 8), (12, 9), (13, 0))
@@ -93,7 +96,7 @@ class SystemInfo:
             + "</div>"
             for f in self.findings
         )
-        return f"<pre>{body}</pre>{rows}"
+        return f'<pre style="{_PRE_STYLE}">{body}</pre>{rows}'
 
 
 def _version(dist: str) -> str | None:
