@@ -507,3 +507,58 @@ def test_masks_tracked_before_a_change_are_stale_in_the_app_until_tracked_again(
     assert app.session.results.stale_frames(1) == [8, 9, 10]
     app.propagate("forward")
     assert not app.scrubber._stale[1].any() and app.session.results.stale_frames() == []
+
+
+def test_interrupting_a_cell_that_waits_stops_the_tracking_in_one_line(engine, bedroom, capsys):
+    """Kernel -> Interrupt (SIGINT) while app.wait() blocks: the run stops after the frame in
+    flight, one line says so, nothing tracked is lost, and the cell goes on."""
+    import os
+    import signal
+    import threading
+    import time
+
+    app = s2.VideoTracker(s2.open_video(bedroom, end=60), engine, save_dir=None, max_width=320)
+    app.click(225.0, 100.0, frame_idx=0, obj_id=1)
+    app.propagate("forward")
+    while app._job.done < 3:  # a few frames in
+        time.sleep(0.05)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    assert app.wait(progress=False) is False  # no KeyboardInterrupt escapes
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Interrupted: stopped after"), out
+    assert not app.running
+    n = len(app.session.results.frames(1))
+    time.sleep(1.0)
+    assert len(app.session.results.frames(1)) == n < 60  # nothing goes on in the background
+    assert app.session.unfinished is not None  # the same button goes on from there
+    app.scrubber.close()
+
+
+def test_a_resumed_tracker_says_a_run_was_cut_off_and_keeps_only_what_changed(
+    engine, bedroom, tmp_path
+):
+    video = s2.open_video(bedroom, end=16)
+    folder = tmp_path / "session"
+    for converge in (False, True):
+        app = s2.VideoTracker(video, engine, save_dir=folder, fresh=True, threaded=False,
+                              max_width=320)  # fmt: skip
+        app.click(450, 200, frame_idx=0, obj_id=1)
+        app.converge.value = converge
+        stop_at = app._show_progress
+
+        def stop_after_4(done, total, text, app=app, show=stop_at):
+            show(done, total, text)
+            if done == 4:
+                app.stop()
+
+        app._show_progress = stop_after_4
+        app.propagate("forward")
+        assert app.session.unfinished is not None
+        app.scrubber.close()
+        app.session.close()
+        again = s2.VideoTracker(video, engine, save_dir=folder, threaded=False, max_width=320)
+        assert "A forward propagation" in again.said and "was cut off after frame 3" in again.said
+        assert ("(only what changed)" in again.said) == converge
+        assert again.converge.value == converge  # the box as the run began
+        again.scrubber.close()
+        again.session.close()

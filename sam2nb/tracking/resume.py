@@ -406,12 +406,33 @@ def opened_message(sess: Any) -> str:
     """
     if sess.resumed:
         return (
-            f"resumed: {sess.resumed}, from {sess.folder}. To start over: fresh=True (the "
-            "earlier session is moved aside, not deleted)."
+            f"resumed: {sess.resumed}, from {sess.folder}.{cut_off_note(sess)} To start over: "
+            "fresh=True (the earlier session is moved aside, not deleted)."
         )
     if sess.moved_aside is not None:
         return f"Started fresh in {sess.folder}; the earlier session is in {sess.moved_aside}."
     return ""
+
+
+def cut_off_note(sess: Any) -> str:
+    """A propagation that was stopped or killed, and stale masks, in a sentence ("" if none).
+
+    Example:
+        >>> cut_off_note(sess)  # sess: nothing stopped half-way
+        ''
+    """
+    parts = []
+    run = getattr(sess, "unfinished", None)
+    if run is not None:
+        way = "backward" if run.get("reverse") else "forward"
+        how = " (only what changed)" if run.get("converge") else ""
+        parts.append(f" A {run['direction']} propagation{how} was cut off after frame "
+                     f"{run['last']} ({way}): {run['direction']} goes on from there.")  # fmt: skip
+    stale = len(sess.results.stale_frames()) if hasattr(sess.results, "stale_frames") else 0
+    if stale:
+        parts.append(f" {stale} frame{'s' * (stale != 1)} hold masks tracked before the last "
+                     "prompt change (stale): tracking renews them.")  # fmt: skip
+    return "".join(parts)
 
 
 def saved_log(folder: str | os.PathLike) -> PromptLog:

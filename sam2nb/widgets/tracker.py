@@ -90,6 +90,8 @@ class VideoTracker(PromptApp):
             "it replaces (IoU >= 0.9 for 5 frames in a row) and keep the frames beyond; "
             "untick to re-track to the end",
         )  # fmt: skip
+        if sess.unfinished is not None:  # a run cut off goes on as it began: the box says how
+            self.converge.value = bool(sess.unfinished.get("converge"))
         self.run_btns = {}
         for label, direction in (("▶ forward", "forward"), ("◀ backward", "backward"),
                                  ("◀▶ both", "both")):  # fmt: skip
@@ -392,21 +394,31 @@ class VideoTracker(PromptApp):
         """Block until the propagation and the drawing are done (for scripts and tests).
 
         With ``progress``, a bar under the cell follows the app's (the app may be scrolled
-        out of view while a cell waits for it).
+        out of view while a cell waits for it). Interrupting the cell (Kernel → Interrupt,
+        or ``i i``) stops the work after the frame in flight, says so in one line and returns
+        False; the rest of the cell runs (what was done is kept: the same button goes on).
         """
         job = self._job
-        if job is not None and progress and job.running:
-            from tqdm.auto import tqdm
+        try:
+            if job is not None and progress and job.running:
+                from tqdm.auto import tqdm
 
-            end = time.monotonic() + timeout
-            with tqdm(total=job.total or None, desc="tracking", unit="frame") as bar:
-                while job.running and time.monotonic() < end:
-                    job.wait(0.25)
-                    bar.total = job.total or bar.total
-                    bar.update(job.done - bar.n)
-        if job is not None:
-            job.wait(timeout)
-        return self.scrubber.wait(timeout) and not self.running
+                end = time.monotonic() + timeout
+                with tqdm(total=job.total or None, desc="tracking", unit="frame") as bar:
+                    while job.running and time.monotonic() < end:
+                        job.wait(0.25)
+                        bar.total = job.total or bar.total
+                        bar.update(job.done - bar.n)
+            if job is not None:
+                job.wait(timeout)
+            return self.scrubber.wait(timeout) and not self.running
+        except KeyboardInterrupt:
+            self.stop()
+            if job is not None:
+                job.wait(60)  # the frame in flight finishes: everything before it is kept
+            print(f"Interrupted: stopped after {job.done if job else 0} frames; what was done is"
+                  " kept (the same button goes on from there).")  # fmt: skip
+            return False
 
     def _set_running(self, on: bool) -> None:
         for b in (*self.run_btns.values(), self.save_btn, self.export_btn, self.new_btn,
