@@ -125,7 +125,6 @@ class Session(Propagation, VideoJournaled, MemoryWindow, Runs, FastUndo):
         self._undo_point: UndoPoint | None = None  # what the last prompt replaced
         self._undo_len = 0
         self._redo_point: RedoPoint | None = None  # what the last fast undo took back
-        self._redo_len = 0
         self._constants_saved = False
         self._busy = threading.Lock()
         self._stop = threading.Event()
