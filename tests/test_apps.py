@@ -562,3 +562,34 @@ def test_a_resumed_tracker_says_a_run_was_cut_off_and_keeps_only_what_changed(
         assert again.converge.value == converge  # the box as the run began
         again.scrubber.close()
         again.session.close()
+
+
+def test_notebook_01_counts_its_automatic_masks_in_words():
+    """The "segment everything" figure of notebook 01 says 1 automatic mask, 2 automatic masks
+    (its cell run on stand-ins: the title is what is checked)."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace as NS
+
+    nb = Path(__file__).parents[1] / "notebooks" / "01_image_segmentation.ipynb"
+    cells = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"]]
+    code = next(c for c in cells if "plt.title(" in c and "segment_everything" in c)
+
+    class Found(list):
+        masks: list = []
+
+        def filter(self, **_):
+            return self
+
+        def overlay(self, image):
+            return image
+
+    for n, want in ((1, "1 automatic mask"), (2, "2 automatic masks"), (0, "0 automatic masks")):
+        titles: list[str] = []
+        plt = NS(figure=lambda **_: None, imshow=lambda *_: None, title=titles.append,
+                 axis=lambda *_: None, show=lambda: None)  # fmt: skip
+        exec(code, {"plt": plt, "s2": NS(segment_everything=lambda *_, n=n, **__: Found([0] * n)),
+                    "engine": NS(untrained=False, device=NS(type="cpu")), "app": NS(picker=NS()),
+                    "POINTS_PER_SIDE": None, "image": None, "w": 10, "h": 10,
+                    "print": lambda *_: None})  # fmt: skip
+        assert titles == [want], (n, titles)

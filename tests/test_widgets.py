@@ -3,6 +3,7 @@ draw traffic recorded, the prompts checked on a real session (test model)."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -205,6 +206,41 @@ def test_drag_band_is_throttled_and_out_cancels(pc, sent, clock):
     assert boxes == []
 
 
+def _strokes(message: bytes) -> list[tuple]:
+    """The rectangles a draw message strokes: ``(rect, line width, colour, dashed)`` each."""
+    from ipycanvas.canvas import COMMANDS, Canvas
+
+    width, colour, dashed, out = 1.0, "#000000", False, []
+    for cmd in json.loads(message):
+        if cmd[0] == COMMANDS["set"] and cmd[1][0] == Canvas.ATTRS["line_width"]:
+            width = cmd[1][1]
+        elif cmd[0] == COMMANDS["set"] and cmd[1][0] == Canvas.ATTRS["stroke_style"]:
+            colour = cmd[1][1]
+        elif cmd[0] == COMMANDS["setLineDash"]:
+            dashed = bool(cmd[1][0])
+        elif cmd[0] == COMMANDS["strokeRect"]:
+            out.append((tuple(cmd[1]), width, colour, dashed))
+    return out
+
+
+def test_the_rubber_band_shows_over_any_mask_and_frame(pc, sent):
+    """A white line outlined in black (seen on a mask of the object's own colour, on a dark or a
+    light frame), dashed with the object's colour (which object the box is for)."""
+    pc._prompts = ({}, {1: (30, 144, 255)}, 1)
+    mouse(pc.widget, "mouse_down", 10.0, 10.0)
+    mouse(pc.widget, "mouse_move", 100.0, 80.0)
+    band = [s for s in _strokes(sent[-1][0]) if s[0] == (10, 10, 90, 70)]
+    solid = [(w, c) for _, w, c, dashed in band if not dashed]
+    assert ("#ffffff" in [c for _, c in solid]) and ("#000000" in [c for _, c in solid]), band
+    dark = max(w for w, c in solid if c == "#000000")
+    light = max(w for w, c in solid if c == "#ffffff")
+    assert light >= 2 and dark >= light + 2, band  # 1 px of black on each side of the white
+    assert solid.index((dark, "#000000")) < solid.index((light, "#ffffff")), band  # under it
+    assert any(dashed and c == "#1e90ff" for _, _, c, dashed in band), band  # the object's
+    mouse(pc.widget, "mouse_up", 100.0, 80.0)
+    assert [s for s in _strokes(sent[-1][0]) if s[0] == (10, 10, 90, 70)] == []  # gone
+
+
 def test_keys_map_to_actions(pc):
     got = []
     pc.on_key(got.append)
@@ -318,6 +354,32 @@ def test_scrubber_caches_frames_and_sends_one_message_per_switch(sess, sent):
     assert before == 2 and sc.frame_idx == 5
     assert sc.jump(-1) == 0 and sc.jump(-1) is None
     assert sc.info_text.endswith("(no earlier prompted frame)")  # said, not silent
+
+
+def test_timeline_lanes_are_tall_for_few_objects_and_the_whole_stays_low(sess):
+    """A lane is 16+ px tall on the page at any picture width (scaled with a picture that a
+    laptop shrinks, one lane was 9 px); many objects share a timeline of at most 80 px."""
+    sc = s2.FrameScrubber(sess.video, sess, threaded=False)
+
+    def on_page(n: int) -> tuple[float, float]:
+        """One lane's height on the page, and the whole timeline's (CSS px)."""
+        h = sc.timeline.layout.height
+        assert h.endswith("px"), h  # a height of its own, not the picture's scale
+        css = float(h[:-2])
+        return (sc.timeline.height - 4) / n * css / sc.timeline.height, css
+
+    sess.add_object()
+    sc.rebuild()
+    lane, css = on_page(1)
+    assert lane >= 16 and css <= 30, (lane, css)
+    for n in (3, 6, 12):
+        while len(sess.objects) < n:
+            sess.add_object()
+        sc.rebuild()
+        lane, css = on_page(n)
+        assert css <= 80 and lane >= 6, (n, lane, css)  # thinner lanes, drawn all the same
+    assert sc.timeline.layout.max_width == f"{sc.viewport.display_size[0]}px"  # the picture's
+    sc.close()
 
 
 @pytest.mark.slow

@@ -183,14 +183,21 @@ class PromptEditor:
             raise SessionError("There is no object yet: click on the frame to make one.")
         self.note = ""
         had = not self._current(frame_idx, o).empty
-        prior = self._shown_now(frame_idx, o) if had else None
+        results = getattr(self.session, "results", None)  # (a clear hands back no previous)
+        prior = _shown(results.get(frame_idx, o)) if had and results is not None else None
         res = self.session.clear_frame(frame_idx, o)
         if had:
             self._record(frame_idx, o, res, prior)
         return res
 
     def _shown_now(self, f: int, o: int) -> tuple[int, str] | None:
-        """The object's mask on a frame now, in a few bytes (None: the session cannot say)."""
+        """The object's mask on a frame now, in a few bytes (None: the session cannot say).
+
+        A video session hands the mask a prompt replaces back with its answer
+        (``FrameResult.previous``): nothing is read for it here (a click reads the store once).
+        """
+        if hasattr(self.session, "undo_point"):
+            return None  # taken from the answer (see _record)
         results = getattr(self.session, "results", None)
         return None if results is None else _shown(results.get(f, o))
 
@@ -332,6 +339,8 @@ class PromptEditor:
         point = self._point()
         if o in res.previous:  # the mask the prompt replaced (re-tracked first, if it had to)
             prior = _shown(res.previous[o])
+        elif prior is None and hasattr(self.session, "undo_point"):
+            prior = _shown(None)  # a video session's answer names what it replaced: nothing
         after = _shown(res.records.get(o))
         self._undo.append(Edit(f, o, self.session.log[-1], before, point, prior=prior, after=after))
         self._redo.clear()  # (with what their fast redos held)

@@ -154,6 +154,7 @@ class ResultStore:
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() blocks
+        self.stale_version = 0  # counts changes of the stale marks (a view re-reads them then)
         target = ":memory:" if path is None else str(path)
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
@@ -235,9 +236,10 @@ class ResultStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO masks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
-            self._db.executemany(  # a mask written now is made with the prompts of now
+            cur = self._db.executemany(  # a mask written now is made with the prompts of now
                 "DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", [r[:2] for r in rows]
             )
+            self.stale_version += cur.rowcount > 0
 
     def delete(self, *, obj_id: int | None = None, frames: Iterable[int] | None = None) -> int:
         """Delete the results of an object and/or some frames; returns how many went."""
@@ -251,7 +253,7 @@ class ResultStore:
             args.extend(fr)
         cond = " WHERE " + " AND ".join(where) if where else ""
         with self._lock:
-            self._db.execute("DELETE FROM stale" + cond, args)
+            self.stale_version += self._db.execute("DELETE FROM stale" + cond, args).rowcount > 0
             return self._db.execute("DELETE FROM masks" + cond, args).rowcount
 
     # -- stale masks: tracked before a prompt change that the next propagation re-tracks ------
@@ -294,6 +296,7 @@ class ResultStore:
                 "SELECT frame_idx FROM stale WHERE obj_id = ?", (o,))}  # fmt: skip
             frames = [f for f in frames if f not in stale]
             self._db.executemany("INSERT INTO stale VALUES (?, ?)", [(f, o) for f in frames])
+            self.stale_version += bool(frames)
         return frames
 
     def set_stale(self, obj_id: int, frames: Iterable[int], stale: bool = True) -> None:
@@ -303,9 +306,12 @@ class ResultStore:
         sql += " frame_idx = ?1 AND obj_id = ?2)"
         with self._lock:
             if stale:
-                self._db.executemany(sql, rows)
+                cur = self._db.executemany(sql, rows)
             else:
-                self._db.executemany("DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", rows)
+                cur = self._db.executemany(
+                    "DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", rows
+                )
+            self.stale_version += cur.rowcount > 0
 
     def stale_frames(self, obj_id: int | None = None) -> list[int]:
         """The frames holding a stale mask (of one object, or of any)."""

@@ -160,11 +160,13 @@ class PromptApp:
         self.errors.append("".join(traceback.format_exception(exc)))
         self.said = f"{type(exc).__name__}: {exc}"
         msg = html.escape(self.said)
+        self.status.tooltip = self.said  # the whole text: the line shows two lines at most
         self.status.value = f'<span style="color:#b00020">{msg}</span>'
 
     def say(self, text: str) -> None:
         """Show a short message in the app's status line (:attr:`said` keeps it as text)."""
         self.said = text
+        self.status.tooltip = text  # the whole text: the line shows two lines at most
         self.status.value = html.escape(text)
 
     # -- objects and modes -------------------------------------------------------------------

@@ -331,10 +331,15 @@ class PromptCanvas:
                 if lab == 0:  # a minus sign marks a negative click
                     c.line_width = w + 1
                     c.stroke_line(dx - r * 0.6, dy, dx + r * 0.6, dy)
-        if band is not None:
+        if band is not None:  # seen over any mask and frame: a 2-px white line outlined in
+            # black (1 px each side), dashed with the object's colour (which object it is for)
             x0, y0, x1, y1 = band
-            c.line_width = 2
+            rect = (min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+            c.line_width, c.stroke_style = 4, "#000000"
+            c.stroke_rect(*rect)
+            c.line_width, c.stroke_style = 2, "#ffffff"
+            c.stroke_rect(*rect)
             c.stroke_style = hex_color(color_of(colors, current or 1))
-            c.set_line_dash([6, 4])
-            c.stroke_rect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+            c.set_line_dash([6, 6])
+            c.stroke_rect(*rect)
             c.set_line_dash([])

@@ -38,10 +38,25 @@ from .canvas import PromptCanvas, batch
 from .layout import row
 from .pacing import TIMELINE_INTERVAL
 
-LANE = 12  # timeline pixels per object
+LANE = 12  # timeline pixels per object, with up to three objects (see lane_height)
+LANES = 36  # the lanes' pixels in all: with more objects each lane gets fewer, LANE_MIN at least
+LANE_MIN = 4
+# the timeline's height on the page per canvas pixel (its width follows the picture's): the lane
+# of one to three objects is 18 px tall at any width, readable and easy to click on a laptop
+TIMELINE_ZOOM = 1.5
 FRESH_FRAMES = 64  # frames whose newest records are kept for drawing without a store read
 PLAY_WINDOW = 1.5  # seconds over which Play's drawn rate is measured
 MAX_PLAY_STEP = 15  # Play advances at most this many frames a tick (it keeps the video's time)
+
+
+def lane_height(n_objects: int) -> int:
+    """Timeline pixels per object: :data:`LANE` for a few, fewer for many (the whole stays low).
+
+    Example:
+        >>> [lane_height(n) for n in (0, 1, 3, 4, 6, 9, 20)]
+        [12, 12, 12, 9, 6, 4, 4]
+    """
+    return max(LANE_MIN, min(LANE, LANES // max(1, n_objects)))
 
 
 class PlayMeter:
@@ -173,6 +188,8 @@ class FrameScrubber:
         self._presence: dict[int, np.ndarray] = {}
         self._tracked: dict[int, np.ndarray] = {}
         self._stale: dict[int, np.ndarray] = {}  # tracked before a later prompt change
+        self._stale_seen: int | None = None  # the store's stale_version when last read
+        self._stale_count = 0
         self.suspects: dict[int, np.ndarray] = {}  # frames flagged by the quality check
         self._timeline_t = 0.0
         self.renders = 0
@@ -186,11 +203,14 @@ class FrameScrubber:
         self.play.observe(self._on_playing, names="playing")
         self.slider = W.IntSlider(
             min=0, max=n - 1, description="frame", continuous_update=True,
-            layout=W.Layout(flex="1 1 auto", min_width="200px"),
+            style={"description_width": "initial"},
+            layout=W.Layout(flex="1 1 auto", width="auto", min_width="200px"),
         )  # fmt: skip
         self.play.add_class("sam2nb-play")  # its ■ (back to frame 0) is hidden: ❚❚ pauses
         W.jslink((self.play, "value"), (self.slider, "value"))
-        self.info = W.HTML()  # HTML for its tooltip (a Label puts it on its hidden description)
+        # HTML for its tooltip (a Label puts it on its hidden description); one line, cut with
+        # an ellipsis (the whole text in its tooltip): Play's rate never wraps it, moving the rows
+        self.info = W.HTML(layout=W.Layout(flex="1 1 0", min_width="0"))
         self.info.add_class("sam2nb-scrubber-info")
         self.info_text, self.info_tip = "", ""  # what it says, as plain text
         self.prev_btn = W.Button(description="◀ prompt", tooltip="previous prompted frame")
@@ -206,16 +226,21 @@ class FrameScrubber:
         self.opacity_slider.observe(self._on_opacity, names="value")
         self.toggles = row()
         self.timeline = Canvas(width=dw, height=LANE + 4)
-        self.timeline.layout = W.Layout(width="auto", height="auto", max_width="100%")
+        # as wide as the picture, and TIMELINE_ZOOM times its pixels high: lanes keep their
+        # height when a narrow page shrinks the picture (scaled with it, one was 9 px)
+        self.timeline.layout = W.Layout(width="100%", max_width=f"{dw}px",
+                                        height=_css_height(LANE + 4))  # fmt: skip
         self.timeline.add_class("sam2nb-timeline")
         self.slider.add_class("sam2nb-frame-slider")
         self.timeline.on_mouse_down(self._timeline_click)
         self.timeline.on_client_ready(self.draw_timeline)
         self.slider.observe(lambda ch: self.request(ch["new"]), names="value")
-        # the picture, its timeline and the play row; the secondary controls apart (an app
-        # puts its main controls between them, so a small window shows what matters together)
-        self.main = W.VBox([self.canvas.widget, self.timeline, row(self.play, self.slider,
-                                                                   self.info)])  # fmt: skip
+        # the picture, its timeline, the frame slider (a row of its own: most of the picture's
+        # width, so a drag can pick a frame) and the play row; the secondary controls apart (an
+        # app puts its main controls between them, so a small window shows what matters together)
+        self.slider_row = W.HBox([self.slider], layout=W.Layout(width="100%", max_width=f"{dw}px"))
+        self.play_row = W.HBox([self.play, self.info], layout=W.Layout(align_items="center"))
+        self.main = W.VBox([self.canvas.widget, self.timeline, self.slider_row, self.play_row])
         self.extras = row(self.prev_btn, self.next_btn, self.opacity_slider, self.toggles)
         self.widget = W.VBox([self.main, self.extras])
         self._cond = threading.Condition()
@@ -345,7 +370,9 @@ class FrameScrubber:
         self.info_text = text
         if tip is not None:
             self.info_tip = tip
-        title = f' title="{html.escape(self.info_tip)}"' if self.info_tip else ""
+        # the tip, then the whole text (the line is cut with an ellipsis where it is too long)
+        title = "\n".join(t for t in (self.info_tip, text) if t)
+        title = f' title="{html.escape(title)}"' if title else ""
         self.info.value = f"<span{title}>{html.escape(text)}</span>"
 
     def _on_playing(self, change: dict) -> None:
@@ -386,25 +413,39 @@ class FrameScrubber:
                     seen[rec.frame_idx] = True
                     vis[rec.frame_idx] = rec.visible
                 self._presence[o], self._tracked[o] = vis, seen
-        self.refresh_stale()
+        self.refresh_stale(force=True)
         self._version = {f: v + 1 for f, v in self._version.items()}
         self.masks_cache.drop()
         self.refresh_objects()
         self._timeline_t = 0.0
         self.draw_timeline(force=True)
 
-    def refresh_stale(self) -> int:
-        """Re-read which masks are stale (after a prompt change); returns how many frames."""
+    def refresh_stale(self, force: bool = False) -> int:
+        """Re-read which masks are stale (after a prompt change); returns how many frames.
+
+        The store counts changes of its marks (``stale_version``): with none since the last
+        read (a first click, most clicks before any tracking) nothing is read again.
+        """
         n = len(self.video)
-        self._stale = {}
-        stale = getattr(getattr(self.session, "results", None), "stale_frames", None)
+        results = getattr(self.session, "results", None)
+        stale = getattr(results, "stale_frames", None)
         if stale is None:
+            self._stale = {}
             return 0
+        version = getattr(results, "stale_version", None)
+        same = version is not None and version == self._stale_seen
+        if same and not force:  # no mark changed: objects added since have none
+            self._stale = {o: self._stale.get(o, np.zeros(n, bool)) for o in self.session.objects}
+            return self._stale_count
+        self._stale_seen, self._stale = version, {}
         for o in self.session.objects:
             a = np.zeros(n, bool)
             a[[f for f in stale(o) if f < n]] = True
             self._stale[o] = a
-        return int(np.logical_or.reduce(list(self._stale.values())).sum()) if self._stale else 0
+        self._stale_count = (
+            int(np.logical_or.reduce(list(self._stale.values())).sum()) if self._stale else 0
+        )
+        return self._stale_count
 
     def refresh_objects(self) -> None:
         """Rebuild the visibility toggles from the session's objects."""
@@ -472,6 +513,12 @@ class FrameScrubber:
         return target
 
     # -- timeline --------------------------------------------------------------------------
+    @property
+    def lane(self) -> int:
+        """The timeline's pixels per object now (see :func:`lane_height`)."""
+        n = len(self.session.objects) if self.session is not None else 0
+        return lane_height(n)
+
     def draw_timeline(self, force: bool = False, prompts: dict | None = None) -> None:
         """Draw the swimlanes: one lane per object, a red line at the current frame.
 
@@ -488,7 +535,9 @@ class FrameScrubber:
         tl = self.timeline
         n = len(self.video)
         objs = list(self.session.objects) if self.session is not None else []
-        h = max(1, len(objs)) * LANE + 4
+        lane = self.lane
+        q = max(1, lane // 4)  # the grey band's inset, the quality tick's height
+        h = max(1, len(objs)) * lane + 4
         w = tl.width
         sx = w / n
         if prompts is None:
@@ -496,34 +545,35 @@ class FrameScrubber:
         with batch():
             if tl.height != h:
                 tl.height = h
+                tl.layout.height = _css_height(h)
             tl.clear()
             tl.fill_style = "#f2f2f2"
             tl.fill_rect(0, 0, w, h)
             for i, o in enumerate(objs):
-                y = 2 + i * LANE
+                y = 2 + i * lane
                 tracked, vis = self._tracked.get(o), self._presence.get(o)
                 if tracked is not None:
                     tl.fill_style = "#c8c8c8"
                     for a, b in runs(tracked & ~vis):
-                        tl.fill_rect(a * sx, y + 3, max((b - a) * sx, 1), LANE - 6)
+                        tl.fill_rect(a * sx, y + q, max((b - a) * sx, 1), lane - 2 * q)
                     tl.fill_style = hex_color(color_of({o: self.session.objects[o].color}, o))
                     for a, b in runs(vis):
-                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), lane - 2)
                 stale = self._stale.get(o)
                 if stale is not None and stale.any():  # paled, with a line through it
                     for a, b in runs(stale):
                         tl.fill_style = "rgba(255, 255, 255, 0.6)"
-                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), LANE - 2)
+                        tl.fill_rect(a * sx, y + 1, max((b - a) * sx, 1), lane - 2)
                         tl.fill_style = "#555555"
-                        tl.fill_rect(a * sx, y + LANE // 2 - 1, max((b - a) * sx, 1), 1)
+                        tl.fill_rect(a * sx, y + lane // 2 - 1, max((b - a) * sx, 1), 1)
                 sus = self.suspects.get(o)
                 if sus is not None and sus.any():  # the quality lane: a red tick per suspect
                     tl.fill_style = "#d62728"
                     for a, b in runs(sus):
-                        tl.fill_rect(a * sx, y + LANE - 3, max((b - a) * sx, 2), 3)
+                        tl.fill_rect(a * sx, y + lane - q, max((b - a) * sx, 2), q)
                 tl.fill_style = "#000000"
                 for f, _ in (k for k in prompts if k[1] == o):
-                    tl.fill_rect(f * sx, y, max(sx, 2), LANE)
+                    tl.fill_rect(f * sx, y, max(sx, 2), lane)
             tl.fill_style = "#d62728"
             tl.fill_rect(self.frame_idx * sx, 0, max(sx, 2), h)
 
@@ -536,6 +586,16 @@ class FrameScrubber:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _css_height(pixels: int) -> str:
+    """The timeline's height on the page for a canvas ``pixels`` high.
+
+    Example:
+        >>> _css_height(16)
+        '24px'
+    """
+    return f"{round(pixels * TIMELINE_ZOOM)}px"
 
 
 def _ids(obj_ids: list[int]) -> str:

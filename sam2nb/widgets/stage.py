@@ -148,14 +148,22 @@ CSS = """
 .sam2nb-stage { outline: none; touch-action: none; max-width: 100%; line-height: 0; }
 .sam2nb-stage canvas { display: block; }
 .sam2nb-play button:nth-of-type(2) { display: none; }
-.sam2nb-scrubber-info { white-space: normal; height: auto; line-height: 1.3; }
+.widget-play.sam2nb-play { width: 84px; flex: 0 0 84px; }
+.sam2nb-frame-slider .widget-readout { min-width: 3em; }
+.sam2nb-scrubber-info .widget-html-content { white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
 .sam2nb-status { height: auto; }
 .sam2nb-banner, .sam2nb-banner .widget-html-content { min-width: 0; overflow: hidden; }
 .sam2nb-objects { min-width: 0; }
-.sam2nb-status .widget-html-content { line-height: 1.35; padding: 2px 0; }
-"""  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat;
-# the frame's line wraps rather than cut what Play says of its rate; the status line's lines are
-# text lines (17 px), not 28-px control rows, so two lines of it fit a laptop's window
+.sam2nb-status .widget-html-content { line-height: 1.35; padding: 2px 0; display: -webkit-box;
+  -webkit-box-orient: vertical; -webkit-line-clamp: 2; overflow: hidden; }
+"""  # the Play of ipywidgets 8 has play/pause, stop (back to frame 0: hidden) and repeat, two
+# icons in 84 px (not 148: the frame line beside them keeps its room);
+# the frame slider's readout is as wide as a frame number (its track gets the rest of its row);
+# the frame's line keeps one line (cut with an ellipsis, the whole text in its tooltip): Play's
+# rate in place of the time never wraps it and moves the rows below; the status line's lines
+# are text lines (17 px), not 28-px control rows, at most two (the rest is in its tooltip), so
+# it fits a laptop's window under the picture's controls
 
 
 class Stage(anywidget.AnyWidget):

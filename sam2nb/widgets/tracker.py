@@ -118,10 +118,18 @@ class VideoTracker(PromptApp):
             "they disagree, the lane turns red (runs in the background; stop stops it)",
         )  # fmt: skip
         self.drift_btn.on_click(lambda _: self.guard(self.check_drift))
-        # hidden until a run: an empty bar looks like a broken widget
-        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="200px", display="none"))
-        self.progress_label = W.Label()
+        # the bar and its figures together, at the end of the play row (right under the
+        # picture, the status line under them): never on a line of their own, so nothing moves
+        # when a run starts; hidden until then (an empty bar looks like a broken widget)
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="120px"))
+        self.progress_label = W.Label(layout=W.Layout(min_width="12em"))
+        self.progress_box = W.HBox(
+            [self.progress, self.progress_label],
+            layout=W.Layout(flex="0 0 auto", flex_flow="row nowrap", align_items="center",
+                            display="none"),
+        )  # fmt: skip
         self._progress_t, self._progress_due = 0.0, None
+        self.progress.add_class("sam2nb-progress-bar")
         self.progress_label.add_class("sam2nb-progress")
         self.save_btn = W.Button(description="save", icon="save", layout=W.Layout(width="auto"))
         self.save_btn.on_click(lambda _: self.guard(self.save))
@@ -133,24 +141,22 @@ class VideoTracker(PromptApp):
                                         style={"description_width": "auto"},
                                         layout=W.Layout(width="160px"))  # fmt: skip
         self.export_btn.on_click(lambda _: self.guard(self.export))
-        # what matters at the top, together: the picture, its timeline, play and propagate
+        # what matters at the top, together: the picture, its timeline, the frame slider, play
+        # and the run's progress, what the app says (right under them, two lines at most: in
+        # sight whenever the picture is, on a laptop too, whatever rows wrap below), propagate
+        self.scrubber.play_row.children = (*self.scrubber.play_row.children, self.progress_box)
+        self.status.layout.min_height = "calc(2 * 1.35em + 4px)"  # two lines: nothing jumps
+        runs = row(*self.run_btns.values(), self.stop_btn, self.follow, self.converge,
+                   self.fix_btn, self.drift_btn)  # fmt: skip
+        runs.add_class("sam2nb-run")
         self.widget = W.VBox(
             [
                 banner(sess.engine),
                 row(self.mode, self.undo_btn, self.redo_btn, self.clear_btn, self.new_btn),
                 self.objects_box,  # a row of its own: a new object never moves the picture
                 self.scrubber.main,
-                row(
-                    *self.run_btns.values(),
-                    self.stop_btn,
-                    self.follow,
-                    self.converge,
-                    self.fix_btn,
-                    self.drift_btn,
-                    self.progress,
-                    self.progress_label,
-                ),  # fmt: skip
                 self.status,
+                runs,
                 self.scrubber.extras,
                 self.picker.widget,
                 row(self.save_btn, self.export_btn, self.export_format),
@@ -184,7 +190,8 @@ class VideoTracker(PromptApp):
             self.scrubber.show(result.frame_idx)  # undo of an edit on another frame: go there
         else:
             self.scrubber.render(result.frame_idx)  # the answer to a click: draw it now
-        self.say(edit_note(self.session, result, self.editor.obj_id, stale))
+        note = f" {self.editor.note}." if self.editor.note else ""  # e.g. redo gave another
+        self.say(edit_note(self.session, result, self.editor.obj_id, stale) + note)
 
     def _objects_changed(self, redraw: bool = True) -> None:
         if hasattr(self, "scrubber"):
@@ -356,7 +363,7 @@ class VideoTracker(PromptApp):
         done, total, text = self._progress_due
         self._progress_due = None
         self.progress.max, self.progress.value = max(total, 1), done
-        self.progress.layout.display = None
+        self.progress_box.layout.display = None
         self.progress_label.value = text
 
     def stop(self) -> None:

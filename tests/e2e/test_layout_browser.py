@@ -33,11 +33,8 @@ OVER = """(root) => { const r = root.getBoundingClientRect();
          - r.right) + ' px'); }"""
 
 
-@pytest.mark.parametrize("size", [(1000, 700), (1400, 1000)], ids=["1000x700", "1400x1000"])
-def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
-    w, h = size
-    page.set_viewport_size({"width": w, "height": h})
-    name = _notebook(lab["root"], bedroom, f"layout-{w}.ipynb", f"run-{w}")
+def open_beside_the_file_browser(page: Page, lab: dict, name: str):
+    """Open notebook ``name`` with JupyterLab's file browser open, run it, wait for the picture."""
     page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
     page.wait_for_function(IDLE, arg=name, timeout=120_000)
     page.evaluate("window.jupyterapp.commands.execute('filebrowser:activate')")  # Lab's default
@@ -46,7 +43,16 @@ def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
     expect(canvas).to_be_visible(timeout=180_000)
     page.evaluate(HELPERS)
     page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1000)  # the app has scrolled itself into view
+    return canvas
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (1400, 1000)], ids=["1000x700", "1400x1000"])
+def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
+    w, h = size
+    page.set_viewport_size({"width": w, "height": h})
+    name = _notebook(lab["root"], bedroom, f"layout-{w}.ipynb", f"run-{w}")
+    canvas = open_beside_the_file_browser(page, lab, name)
     app = page.locator(".sam2nb-app")
     cut = app.evaluate(CUT)
     over = app.evaluate(OVER)
