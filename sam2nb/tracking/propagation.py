@@ -99,13 +99,6 @@ class Propagation:
         finally:
             gen.close()
 
-    def _pass_end(self, begin: int, reverse: bool, k: int | None) -> int:
-        """The last frame a pass from ``begin`` tracks when it is not stopped."""
-        n = len(self.video)
-        if reverse:
-            return 0 if k is None else max(0, begin - k)
-        return n - 1 if k is None else min(n - 1, begin + k)
-
     def _first_untracked(self, after: int, end: int, reverse: bool) -> int | None:
         """The first frame past ``after`` (up to ``end``) lacking a mask of a tracked object."""
         step = -1 if reverse else 1
@@ -129,7 +122,7 @@ class Propagation:
         kept = range(last + step, last + step * (skipped + 1), step)
         with self._tx():
             for o in self.objects:
-                self.results.set_stale(o, kept, False)
+                self.results.clear_stale(o, kept)
 
     def _store_step(
         self, f: int, obj_ids: list, masks: Any, ious: list[float], reverse: bool

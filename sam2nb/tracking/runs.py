@@ -84,9 +84,8 @@ class Runs:
         """What is left of run ``r``: its passes from the frame after the last one finished."""
         if r.get("last") is None:
             return []
-        s, last, m, n = int(r["start"]), int(r["last"]), r.get("max_frames"), len(self.video)
-        end_f = n - 1 if m is None else min(n - 1, s + m)
-        end_b = 0 if m is None else max(0, s - m)
+        s, last, m = int(r["start"]), int(r["last"]), r.get("max_frames")
+        end_f, end_b = self._pass_end(s, False, m), self._pass_end(s, True, m)
         rest: list[tuple[int, bool, int | None]] = []
         settled = r.get("settled", [])  # passes that converged: done
         if not r["reverse"]:
@@ -109,6 +108,13 @@ class Runs:
         """
         _, passes, _ = self._plan(start, direction, max_frames)
         return sum(self._pass_length(f, rev, k) for f, rev, k in passes)
+
+    def _pass_end(self, begin: int, reverse: bool, k: int | None) -> int:
+        """The last frame a pass from ``begin`` tracks when it is not stopped."""
+        if reverse:
+            return 0 if k is None else max(0, begin - k)
+        n = len(self.video)
+        return n - 1 if k is None else min(n - 1, begin + k)
 
     def _pass_length(self, f: int, reverse: bool, k: int | None) -> int:
         left = f + 1 if reverse else len(self.video) - f

@@ -299,18 +299,11 @@ class ResultStore:
             self.stale_version += bool(frames)
         return frames
 
-    def set_stale(self, obj_id: int, frames: Iterable[int], stale: bool = True) -> None:
-        """Mark (or unmark) an object's masks on ``frames`` as stale (an undo puts marks back)."""
+    def clear_stale(self, obj_id: int, frames: Iterable[int]) -> None:
+        """Unmark an object's masks on ``frames`` (an undo; a converged pass's kept frames)."""
         rows = [(int(f), int(obj_id)) for f in frames]
-        sql = "INSERT OR IGNORE INTO stale SELECT ?, ? WHERE EXISTS (SELECT 1 FROM masks WHERE"
-        sql += " frame_idx = ?1 AND obj_id = ?2)"
         with self._lock:
-            if stale:
-                cur = self._db.executemany(sql, rows)
-            else:
-                cur = self._db.executemany(
-                    "DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", rows
-                )
+            cur = self._db.executemany("DELETE FROM stale WHERE frame_idx = ? AND obj_id = ?", rows)
             self.stale_version += cur.rowcount > 0
 
     def stale_frames(self, obj_id: int | None = None) -> list[int]:

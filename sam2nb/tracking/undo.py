@@ -156,7 +156,7 @@ class FastUndo:
                 self.results.delete(obj_id=o, frames=[f])
             else:
                 self.results.put_record(point.before)
-            self.results.set_stale(o, point.marked, False)  # made with the prompts of now again
+            self.results.clear_stale(o, point.marked)  # made with the prompts of now again
             self.dirty.add(f)
             self._log(ClearFrame(f, o))
             for e in earlier:  # the entries a replay would write, as new entries
