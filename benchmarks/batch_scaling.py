@@ -1,10 +1,10 @@
 """Batch scaling: throughput of ``s2.run_batch`` with 1 and 2 (or more) Ray workers.
 
-Cuts the same short clips from ../shared/data as tests/test_batch.py (longer ones by default),
-then runs the whole batch with each worker count in turn (``redo=True``, a fresh Ray instance
-each time) and prints wall time, frames/s and the ratio to one worker. The wall time includes
-Ray's start and each worker's model load; ``busy fps`` divides the frames by the longest time a
-worker spent on its items: the throughput without those start-up costs.
+Cuts the same short clips from ../shared/data as tests/batch/test_workers.py (longer ones by
+default), then runs the whole batch with each worker count in turn (``redo=True``, a fresh Ray
+instance each time) and prints wall time, frames/s and the ratio to one worker. The wall time
+includes Ray's start and each worker's model load; ``busy fps`` divides the frames by the longest
+time a worker spent on its items: the throughput without those start-up costs.
 
     python benchmarks/batch_scaling.py [--model test] [--workers 1 2] [--frames 16] [--repeats 2]
 

@@ -47,7 +47,7 @@ def main() -> None:
     root = Path(s2.__file__).resolve().parent
     engine = s2.load("test", device="cpu", progress=False)
     app = s2.VideoTracker(
-        s2.open_video(args.video, end=args.frames), engine, threaded=False, save_dir=None
+        s2.open_video(args.video, end=args.frames), engine, threaded=False, folder=None
     )
     sess = app.session
     log = sess.log

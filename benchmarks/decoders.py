@@ -595,7 +595,7 @@ def make_files(root: Path, quick: bool) -> dict[str, Path]:
     )
     # damaged copies of cups.mp4 (its index is in front); a remux puts the index at the end
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from media import corrupt_copy, faststart, truncated_copy
+    from helpers import corrupt_copy, faststart, truncated_copy
 
     f["cups"] = cups
     f["cups_moov_end"] = root / "cups_moov_end.mp4"

@@ -267,7 +267,7 @@ def time_reopen(
         t.restore.clear()
         t.init.clear()
         t0 = time.perf_counter()
-        again = s2.load_session(where, engine=engine, video=reopen_video(), autosave=autosave)
+        again = s2.load_session(where, engine=engine, video=reopen_video(), in_memory=not autosave)
         walls.append(time.perf_counter() - t0)
         restores.append(t.restore[-1])
         inits.append(t.init[-1])

@@ -39,6 +39,9 @@ from .bench.report import (
     read_bench,
 )
 from .bench.run import BenchError, benchmark
+from .image.everything import AutoMask, AutoMasks, EverythingError, segment_everything
+from .image.predict import ImagePrediction, segment_image
+from .image.session import ImageSession
 from .io.export import FORMATS as EXPORT_FORMATS
 from .io.export import ExportError, ExportResult, davis_palette, export
 from .io.import_masks import import_masks, read_masks
@@ -76,13 +79,9 @@ from .model.checkpoints import (
 )
 from .model.engine import Engine, current, load, unload
 from .model.info import SystemInfo, diagnose, info
-from .tracking.converge import Converge, Settled
-from .tracking.drift import DriftReport, check_drift, drift_scores
-from .tracking.editor import PromptEditor
-from .tracking.everything import AutoMask, AutoMasks, EverythingError, segment_everything
-from .tracking.image import ImagePrediction, segment_image
-from .tracking.image_session import ImageSession
-from .tracking.log import (
+from .prompts.checks import TrackedObject
+from .prompts.editor import PromptEditor
+from .prompts.log import (
     AddObject,
     Box,
     ClearFrame,
@@ -97,19 +96,14 @@ from .tracking.log import (
     frame_prompts,
     read_log,
 )
-from .tracking.persist import save_session
-from .tracking.prompts import TrackedObject
-from .tracking.protocol import SessionLike
-from .tracking.resume import (
-    holds_session,
-    load_session,
-    move_aside,
-    open_session,
-    replay,
-    saved_log,
-)
+from .prompts.protocol import SessionLike
+from .storage.folders import holds_session, move_aside
+from .storage.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
+from .tracking.converge import Converge, Settled
+from .tracking.drift import DriftReport, check_drift, drift_scores
+from .tracking.folder import save_session
+from .tracking.resume import load_session, open_session, replay, saved_log
 from .tracking.session import Session
-from .tracking.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
 
 __all__ = [
     "AddObject",

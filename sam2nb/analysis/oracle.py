@@ -17,7 +17,7 @@ import numpy as np
 
 from ..model.adapter import official_init_state
 from ..model.engine import Engine
-from ..tracking.log import as_log
+from ..prompts.log import as_log
 
 
 @dataclass

@@ -57,8 +57,8 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
+from ..storage.store import ResultStore, StoreError, rle_iou
 from ..tracking.drift import drift_scores
-from ..tracking.store import ResultStore, StoreError, rle_iou
 
 WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
            "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0, "drift": 2.0}  # fmt: skip
@@ -333,7 +333,7 @@ def _open_folder(folder: Path) -> tuple[Any, dict[int, str], bool]:
     if not meta_file.is_file():
         raise StoreError(
             f"{folder} is not a saved session (no session.json): pass the folder a session is "
-            "kept in (the app's save_dir, or `sam2nb track --save-session`)."
+            "kept in (the app's folder, or `sam2nb track --save-session`)."
         )
     meta = json.loads(meta_file.read_text())
     store = ResultStore.open(folder / meta.get("journal", "results.sqlite"))
@@ -362,7 +362,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``quality`` on the main parser."""
     s = sub.add_parser("quality", help="where tracking may have drifted: the worst segments")
-    s.add_argument("folder", help="a saved session's folder (the app's save_dir)")
+    s.add_argument("folder", help="a saved session's folder (the app's folder)")
     s.add_argument("--obj", type=int, help="only this object id")
     s.add_argument("--top", type=int, default=10, help="how many segments (0: all)")
     s.add_argument("--gap", type=int, default=2, help="unflagged frames allowed in a segment")

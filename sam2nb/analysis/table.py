@@ -17,8 +17,8 @@ from pycocotools import mask as mask_utils
 from ..base.colors import color_of
 from ..base.errors import ExportError
 from ..io.outputs import check_range
+from ..prompts.protocol import SessionLike
 from ..tracking.drift import drift_scores
-from ..tracking.protocol import SessionLike
 from .quality import COLUMNS, flag_frame
 
 QUALITY_COLUMNS = ["frame_idx", "obj_id", "iou_prev", "drift", "flagged", "why", "severity"]

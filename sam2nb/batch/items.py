@@ -42,7 +42,7 @@ from .._version import __version__
 from ..base.errors import Sam2nbError, SessionError
 from ..base.files import atomic_write
 from ..base.jobs import as_stop
-from ..tracking.log import PROMPT_OPS, Entry, PromptLog, read_log
+from ..prompts.log import PROMPT_OPS, Entry, PromptLog, read_log
 
 STATUS = "status.json"
 WORK = ".work"
@@ -558,7 +558,8 @@ def _item_session(item: BatchItem, folder: Path, log: Any, video: Any, engine: A
     An earlier run of the same item (same fingerprint: video, prompts, model, settings) that
     stopped is resumed; anything else there is stale and goes.
     """
-    from ..tracking.resume import holds_session, load_session
+    from ..storage.folders import holds_session
+    from ..tracking.resume import load_session
     from ..tracking.session import Session
 
     mark = folder / "fingerprint"

@@ -26,8 +26,8 @@ import numpy as np
 
 from ..base.errors import VideoError
 from ..base.files import atomic_write
+from ..image.everything import KNOBS, AutoMasks, EverythingError
 from ..media.overlay import stamp_untrained
-from ..tracking.everything import KNOBS, AutoMasks, EverythingError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -133,10 +133,10 @@ def _retry_hint(frames: range | None, bad: int) -> str:
 
 def cmd_everything(args: argparse.Namespace) -> int:
     """Run ``sam2nb everything``: each frame's outputs as it finishes, resumable."""
+    from ..image.everything import check_knobs, picture_of, segment_everything
     from ..media.video import FrameDecodeError, open_video, read_image
     from ..model import engine as modelmod
     from ..model.checkpoints import get_spec
-    from ..tracking.everything import check_knobs, picture_of, segment_everything
 
     # bad settings fail before the model loads
     knobs = check_knobs(

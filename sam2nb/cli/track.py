@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import SessionError
-from ..tracking.log import PROMPT_OPS, Box, Points, PromptLog, read_log
+from ..prompts.log import PROMPT_OPS, Box, Points, PromptLog, read_log
 
 HELP_SPEC = "FRAME:X,Y[:OBJ] (OBJ defaults to 1)"
 SESSION_DIR = ".session"  # OUT/.session: the run's journal, so a rerun goes on
@@ -121,7 +121,8 @@ def _prompts_of(log: PromptLog) -> list[dict]:
 
 def _open(args: argparse.Namespace, log: PromptLog, video: Any, engine: Any) -> Any:
     """The run's session: resumed from its folder when an earlier run of it stopped."""
-    from ..tracking.resume import holds_session, load_session, move_aside
+    from ..storage.folders import holds_session, move_aside
+    from ..tracking.resume import load_session
     from ..tracking.session import Session
 
     folder = Path(args.save_session) if args.save_session else Path(args.out) / SESSION_DIR

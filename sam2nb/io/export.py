@@ -39,7 +39,7 @@ from .._version import __version__
 from ..base.errors import ExportError
 from ..base.files import atomic_write
 from ..base.jobs import as_stop
-from ..tracking.protocol import SessionLike
+from ..prompts.protocol import SessionLike
 from .outputs import ExportResult, check_range, frame_name, png_bytes, write_file
 
 FORMATS = ("png", "palette", "sav", "coco", "ytvis", "mot", "mp4", "cutout", "cutout_webm",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..base.errors import ExportError
 from ..base.files import atomic_write
-from ..tracking.protocol import SessionLike
+from ..prompts.protocol import SessionLike
 
 
 @dataclass

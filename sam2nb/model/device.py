@@ -286,3 +286,18 @@ def spare_a_core(device: Any = "cpu") -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def out_of_memory(exc: BaseException, doing: str, num_objects: int, variant: str) -> str | None:
+    """If ``exc`` is the GPU running out of memory: return cached blocks, and say what to do.
+
+    Example:
+        >>> out_of_memory(ValueError("bad input"), "tracking", 1, "tiny") is None
+        True
+    """
+    from . import adapter
+
+    if not adapter.is_oom(exc):
+        return None
+    adapter.free_memory(None)
+    return adapter.oom_message(doing, num_objects, variant)

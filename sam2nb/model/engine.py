@@ -200,6 +200,26 @@ class Engine:
             self._image_predictor = pred
         return self._image_predictor
 
+    def tracker(
+        self,
+        frames: Any,
+        size: tuple[int, int],
+        *,
+        offload_state: bool = False,
+        corrections_as_cond: bool = True,
+    ) -> Any:
+        """A :class:`~sam2nb.model.tracker.Tracker` over ``frames`` (what a session tracks with).
+
+        Args:
+            frames: the frame source (a :class:`~sam2nb.media.frames.FrameStream`).
+            size: the video's ``(width, height)``.
+            offload_state: keep per-frame state in host memory.
+            corrections_as_cond: a click on a tracked frame makes it a conditioning frame.
+        """
+        from .sam2_tracker import Sam2Tracker
+
+        return Sam2Tracker(self, frames, size, offload_state, corrections_as_cond)
+
     def autocast(self) -> Any:
         """The precision context to run the model in (no-op for fp32).
 

@@ -13,7 +13,7 @@ The encodings and the sliced MLPs and attentions leave every number as sam2 comp
 sliced 1x1 convolution may differ in the last bit (at most 1e-6 on tiny's 1024-px features:
 oneDNN picks its kernel by the map's size). :func:`sam2nb.load` slices on a CPU only, where
 memory is the machine's; the 256-px test model's maps are below the limit, so nothing there
-changes (``tests/test_model.py``). At 1024 px on this CPU one frame's encoder peak falls from
+changes (``tests/model/test_engine.py``). At 1024 px on this CPU one frame's encoder peak falls from
 about 370 MB to 200 MB above what is held between frames, at no measured cost in speed.
 """
 

@@ -1,4 +1,1 @@
-"""tracking: the prompt log, sessions, the result store, persistence, the editor.
-
-Also segment-everything on one frame.
-"""
+"""tracking: the video session and its collaborators, propagation, converge, drift, resume."""

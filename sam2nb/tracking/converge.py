@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import SessionError
-from .store import rle_iou
+from ..storage.store import rle_iou
 
 
 @dataclass(frozen=True)

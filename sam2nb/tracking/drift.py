@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..base.errors import SessionBusy, SessionError
+from ..base.errors import SessionError
 from ..base.jobs import as_stop
-from ..model import adapter as S
+from ..model.tracker import BoundedMemory
 
 DRIFT_SQL = """
 CREATE TABLE IF NOT EXISTS drift (
@@ -113,8 +113,8 @@ def drift_span(session: Any, start: int | None = None, end: int | None = None) -
     tracked = session.results.frames()
     if not tracked:
         raise SessionError("Nothing is tracked yet: propagate first, then check for drift.")
-    a = tracked[0] if start is None else session._check_frame(start)
-    b = tracked[-1] if end is None else session._check_frame(end)
+    a = tracked[0] if start is None else session.check_frame(start)
+    b = tracked[-1] if end is None else session.check_frame(end)
     if b <= a:
         raise SessionError(f"A drift check needs end > start (got start={a}, end={b}).")
     return a, b
@@ -147,10 +147,6 @@ def check_drift(
     Example:
         >>> rep = check_drift(sess, 0, 3, obj_ids=[1], progress=False)  # doctest: +SKIP
     """
-    import time
-
-    from tqdm.auto import tqdm
-
     store = session.results
     a, b = drift_span(session, start, end)
     seeds = {o: r for o, r in store.frame(b).items() if r.visible and r.area > 0}
@@ -167,8 +163,25 @@ def check_drift(
     stale = getattr(store, "stale_frames", None)
     if stale is not None:
         rep.stale = len({f for o in seeds for f in stale(o) if a <= f <= b})
-    if not session._busy.acquire(blocking=False):
-        raise SessionBusy("The session is busy (a propagation runs): wait for it or stop it.")
+    with session.exclusive("a drift check"):
+        return _check(session, rep, seeds, a, b, halt, progress, on_frame)
+
+
+def _check(
+    session: Any,
+    rep: DriftReport,
+    seeds: dict,
+    a: int,
+    b: int,
+    halt: Callable[[], bool],
+    progress: bool,
+    on_frame: Callable[[int, dict[int, float]], None] | None,
+) -> DriftReport:
+    import time
+
+    from tqdm.auto import tqdm
+
+    store = session.results
     t0 = time.perf_counter()
     bar = tqdm(total=b - a + 1, desc="drift check", unit="frame", disable=not progress)
     frames = _track_back(session, seeds, a, b)  # nothing runs until the first frame is asked
@@ -192,35 +205,29 @@ def check_drift(
         frames.close()  # the temporary state goes now
         bar.close()
         rep.seconds = time.perf_counter() - t0
-        session._busy.release()
     return rep
 
 
 def _track_back(session: Any, seeds: dict, a: int, b: int) -> Iterator[tuple[int, dict, dict]]:
-    """Yield ``(frame_idx, {obj_id: 1 - IoU}, {obj_id: stored area})`` from ``b`` down to ``a``."""
-    pred, store = session.predictor, session.results
-    w, h = session.video.size
-    with session._ctx():
-        tmp = S.init_state(pred, session.frames, w, h, False)
+    """Yield ``(frame_idx, {obj_id: 1 - IoU}, {obj_id: stored area})`` from ``b`` down to ``a``.
+
+    It tracks with a scratch tracker over the same frames (the session's own is untouched),
+    releasing state outside the memory window as it goes (flat memory on long segments).
+    """
+    store = session.results
+    tmp = session.tracker.scratch()
     try:
-        with session._ctx():
-            for o, r in seeds.items():
-                pred.add_new_mask(tmp, b, o, r.mask())
-        gen = pred.propagate_in_video(tmp, start_frame_idx=b, max_frame_num_to_track=b - a,
-                                      reverse=True)  # fmt: skip
-        window = S.window(pred)
-        while True:
-            with session._ctx(), S.sam2_flags(pred, session.corrections_as_cond):
-                try:
-                    f, ids, masks = next(gen)
-                except StopIteration:
-                    return
-            S.prune(tmp, f, window, {b})  # flat memory on long segments
-            tmp["cached_features"] = {}
-            back = (masks[:, 0] > 0).cpu().numpy()
+        for o, r in seeds.items():
+            tmp.add_mask(b, o, r.mask())
+        bounded = isinstance(tmp, BoundedMemory)
+        for step in tmp.propagate(b, True, b - a):
+            f = step.frame_idx
+            if bounded:
+                tmp.release(f, {b})
+            back = (step.logits > 0).cpu().numpy()
             recs = store.frame(f)
             scores, areas = {}, {}
-            for i, o in enumerate(ids):
+            for i, o in enumerate(step.obj_ids):
                 r = recs.get(int(o))
                 if r is None:
                     continue
@@ -232,4 +239,4 @@ def _track_back(session: Any, seeds: dict, a: int, b: int) -> Iterator[tuple[int
                 areas[r.obj_id] = r.area
             yield f, scores, areas
     finally:
-        tmp.clear()  # the temporary state and its features go now
+        tmp.close()  # the temporary state and its features go now

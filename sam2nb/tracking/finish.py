@@ -1,7 +1,7 @@
 """Track a session to the end, going on where an earlier run of the same prompts stopped.
 
 The command line (``sam2nb track``) and batch items run one set of prompts to the end. Their
-session is kept in a folder (see :mod:`sam2nb.tracking.journal`), so a run that was stopped,
+session is kept in a folder (see :mod:`sam2nb.storage.journal`), so a run that was stopped,
 killed or broke on a bad frame leaves every finished frame and sam2's memory of the last ones;
 :func:`track_to_end` run again on the resumed session skips what is done and tracks the rest,
 exactly as one uninterrupted run would have.
@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import SessionError
-from ..model import adapter as S
+from ..storage.store import FrameResult
 from .propagation import DIRECTIONS
 from .session import Session
-from .store import FrameResult
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,8 @@ class RunResult:
 
 def _done(sess: Session, start: int, reverse: bool) -> int:
     """How many frames from ``start`` in one direction every prompted object has tracked."""
-    objs = [o for o in sess.objects if S.cond_frames(sess.state, S.obj_idx(sess.state, o))]
-    marks = [S.tracked(sess.state, o) for o in objs]
+    objs = [o for o in sess.objects if sess.tracker.cond_frames(o)]
+    marks = [sess.tracker.tracked(o) for o in objs]
     n, step, k = len(sess.video), (-1 if reverse else 1), 0
     f = start
     while 0 <= f < n and all(m.get(f) is reverse for m in marks):

@@ -1,27 +1,26 @@
 """Resume a saved session, or replay its prompts on another model or video.
 
-See :mod:`sam2nb.tracking.persist` for what a saved folder holds.
+See :mod:`sam2nb.tracking.folder` for what a saved folder holds.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from ..base.errors import SessionError
 from ..media.video import VideoSource, open_video
-from ..model import adapter as S
 from ..model import engine as modelmod
-from .journal import CONSTANTS, MEMORY, PROMPT, Journal, has_journal, read_value
-from .lock import holder_pid
-from .log import PROMPT_OPS, PromptLog, as_log, objects_in, read_log
-from .persist import RESULTS, attach, journal_everything, write_meta
-from .prompts import TrackedObject
+from ..prompts.checks import TrackedObject
+from ..prompts.log import PROMPT_OPS, PromptLog, as_log, objects_in, read_log
+from ..storage.folders import RESULTS, check_folder_free, holds_session, move_aside
+from ..storage.journal import Journal, has_journal, read_value
+from ..storage.store import ResultStore
+from .folder import journal_everything, write_meta
+from .record import read_all
 from .session import Session
-from .store import ResultStore
 
 FORMATS = (1, 2)
 
@@ -95,7 +94,7 @@ def load_session(
     video: Any = None,
     memory: str | None = None,
     spill: bool = False,
-    autosave: bool = True,
+    in_memory: bool = False,
     shorter: bool = False,
 ) -> Session:
     """Resume a saved session in a fresh kernel: objects, prompts, results, sam2's state.
@@ -111,8 +110,9 @@ def load_session(
         video: the video, if it moved (default: the saved path).
         memory: override the memory mode.
         spill: keep results in the folder's file instead of copying them into memory.
-        autosave: keep the session in ``folder`` as it goes on (every prompt and frame is
-            written there); False works on a copy in memory and leaves the folder as it is.
+        in_memory: work on a copy in memory and leave the folder as it is (default: the
+            session stays kept in ``folder`` as it goes on, every prompt and frame written
+            there).
         shorter: accept the same video cut shorter (opened with an earlier ``end=`` after a
             frame could not be decoded), if nothing was prompted or tracked past its end.
 
@@ -142,7 +142,7 @@ def load_session(
             "summary): restore it from a backup, or start over with "
             f"sam2nb.open_session({str(folder)!r}, video, fresh=True)."
         )
-    store = ResultStore.open(db, spill=spill or autosave)
+    store = ResultStore.open(db, spill=spill or not in_memory)
     sess = Session(
         src, engine, memory=memory or meta["memory"], results=store,
         corrections_as_cond=meta.get("corrections_as_cond", True),
@@ -158,11 +158,11 @@ def load_session(
                     f"end of {src.name} ({len(src)} frames): pass the same video."
                 )
         _restore(sess, j)
-        if autosave and store.path is not None:
+        if not in_memory and store.path is not None:
             sess.journal = j
     else:  # format 1: the log in session.json, sam2's state in state.pt
         _restore_v1(sess, meta, folder)
-        if autosave:  # from now on kept as it happens, in this folder
+        if not in_memory:  # from now on kept as it happens, in this folder
             j = Journal(store)
             journal_everything(sess, j)
             sess.journal = j
@@ -189,21 +189,10 @@ def summary(sess: Session) -> str:
 
 
 def _restore(sess: Session, j: Journal) -> None:
-    """Rebuild a session from its journal: log, objects, sam2's prompts, memory and marks."""
-    sess.log = j.entries()
+    """Rebuild a session from its journal: log, objects, the tracker's prompts, memory, marks."""
+    sess.log = PromptLog.from_journal(j)
     sess.objects = objects_in(sess.log)
-    st, p = sess.state, sess.predictor
-    order = [o for o in j.get("obj_order", []) if o in sess.objects]
-    S.add_objects(p, st, order)
-    for _, _, data in j.states(CONSTANTS):
-        S.put_constants(st, data)
-    for kind in (MEMORY, PROMPT):  # a prompt's state is the newer where both have a frame
-        for o, f, data in j.states(kind):
-            if o in sess.objects:
-                S.put_frame_state(p, st, o, f, data)
-    for o, frames in j.tracked().items():
-        if o in sess.objects and S.obj_idx(st, o) is not None:
-            S.set_tracked(p, st, o, frames)
+    read_all(sess, j)
     sess.dirty = set(j.get("dirty", []))
     sess.set_unfinished(j.get("run"))
 
@@ -216,43 +205,7 @@ def _restore_v1(sess: Session, meta: dict, folder: Path) -> None:
     sess.log = PromptLog.from_json(meta["prompt_log"], f"{folder / 'session.json'}")
     sess.dirty = set(meta.get("dirty", []))
     saved = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    S.load_state(sess.predictor, sess.state, saved)
-
-
-def holds_session(folder: str | os.PathLike) -> bool:
-    """Whether a folder holds a saved session.
-
-    Example:
-        >>> holds_session(sess.save(folder + "/run")), holds_session(folder + "/nowhere")
-        (True, False)
-    """
-    f = Path(folder).expanduser()
-    return (f / "session.json").is_file() or has_journal(f / RESULTS)
-
-
-def move_aside(folder: str | os.PathLike) -> Path:
-    """Rename a session folder to ``<name>.<date-time>`` (never deleting it); returns the new path.
-
-    Example:
-        >>> aside = move_aside(sess.save(folder + "/old"))
-        >>> aside.name.startswith("old."), holds_session(aside)
-        (True, True)
-    """
-    src = Path(folder).expanduser()
-    pid = holder_pid(src)
-    if pid is not None:
-        raise SessionError(
-            f"{src} is in use by a live session in process {pid}: close it there first; "
-            "nothing was moved."
-        )
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dst = src.with_name(f"{src.name}.{stamp}")
-    k = 1
-    while dst.exists():
-        k += 1
-        dst = src.with_name(f"{src.name}.{stamp}-{k}")
-    src.rename(dst)
-    return dst
+    sess.tracker.load_v1(saved)
 
 
 def open_session(
@@ -284,8 +237,6 @@ def open_session(
         >>> open_session(folder + "/work").resumed  # after a restart: the work is back
         '1 object, 0 prompts, 0 frames tracked'
     """
-    from .journal import check_folder_free
-
     folder = Path(folder).expanduser()
     aside = None
     if holds_session(folder):
@@ -339,17 +290,17 @@ def replay(
     return entries.replay(Session(video, engine, **session_kwargs), progress=progress)
 
 
-def keep_in_folder(
+def app_session(
     video: Any,
     engine: Any = None,
-    save_dir: Any = "default",
+    folder: Any = "default",
     *,
     fresh: bool = False,
     memory: str = "auto",
 ) -> tuple[Session, str]:
-    """The session an app works on, kept in ``save_dir``, and what to tell the user about it.
+    """The session an app works on, kept in ``folder``, and what to tell the user about it.
 
-    ``save_dir="default"`` is ``sam2nb_sessions/<video name>`` (None: in memory only).
+    ``folder="default"`` is ``sam2nb_sessions/<video name>`` (None: in memory only).
 
     A folder that holds a session is resumed (unless ``fresh``: then it is moved aside). A
     :class:`~sam2nb.Session` passed in is kept in the folder; if the folder holds a session
@@ -357,23 +308,23 @@ def keep_in_folder(
     is resumed in its place; one with work of its own is never mixed with the saved one.
 
     Example:
-        >>> kept, said = keep_in_folder(clip, engine, folder + "/app")
+        >>> kept, said = app_session(clip, engine, folder + "/app")
         >>> kept.folder.name, said
         ('app', '')
-        >>> again, said = keep_in_folder(clip, engine, folder + "/app")  # after a restart
+        >>> again, said = app_session(clip, engine, folder + "/app")  # after a restart
         >>> said.split(",")[0]
         'resumed: 0 objects'
     """
     given = video if isinstance(video, Session) else None
-    if save_dir == "default":
+    if folder == "default":
         if given is not None and given.folder is not None:
-            save_dir = given.folder
+            folder = given.folder
         else:
             name = given.video.name if given is not None else open_video(video).name
-            save_dir = Path("sam2nb_sessions") / Path(name).stem
-    if save_dir is None:
+            folder = Path("sam2nb_sessions") / Path(name).stem
+    if folder is None:
         return (given or Session(video, engine, memory=memory)), ""
-    folder = Path(save_dir).expanduser()
+    folder = Path(folder).expanduser()
     if given is None:
         sess = open_session(folder, video, engine, fresh=fresh, memory=memory)
     elif given.folder is not None and given.folder.resolve() == folder.resolve():
@@ -382,7 +333,7 @@ def keep_in_folder(
         if len(given.log) or given.objects:
             raise SessionError(
                 f"{folder} holds a saved session, and this session has work of its own: "
-                "nothing was changed. Pass save_dir='another/folder' to keep this one there, "
+                "nothing was changed. Pass folder='another/folder' to keep this one there, "
                 "fresh=True to move the saved one aside, or leave the session out to resume "
                 "the saved one."
             )
@@ -391,7 +342,7 @@ def keep_in_folder(
         sess = load_session(folder, engine=engine, video=src)
     else:
         aside = move_aside(folder) if fresh and holds_session(folder) else None
-        attach(given, folder)
+        given.folder = folder
         given.moved_aside = aside
         sess = given
     return sess, opened_message(sess)
@@ -447,7 +398,7 @@ def saved_log(folder: str | os.PathLike) -> PromptLog:
     if has_journal(db):
         store = ResultStore.open(db)
         try:
-            return Journal(store).entries()
+            return PromptLog.from_journal(Journal(store))
         finally:
             store.close()
     meta = _read_meta(f)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..base.colors import hex_color
 from ..base.openmp import release_after_cells, release_workers
+from ..image.session import open_image_session
 from ..media.overlay import (
     DISPLAY_WIDTH,
     JPEG_QUALITY,
@@ -31,11 +32,11 @@ from ..media.overlay import (
     mask_layer,
 )
 from ..model.device import spare_a_core
-from ..tracking.editor import PromptEditor
-from ..tracking.image_session import open_image_session
-from ..tracking.log import frame_prompts
+from ..prompts.editor import PromptEditor
+from ..prompts.log import frame_prompts
+from ..prompts.protocol import HoldsFeatures
+from ..storage.store import FrameResult
 from ..tracking.resume import opened_message
-from ..tracking.store import FrameResult
 from .canvas import PromptCanvas
 from .layout import row
 
@@ -331,8 +332,8 @@ class PromptApp:
 
         See :func:`sam2nb.model.device.spare_a_core`; an encoder run keeps every core.
         """
-        ready = getattr(self.session, "features_ready", None)
-        if frame_idx is None or ready is None or not ready(frame_idx):
+        warm = isinstance(self.session, HoldsFeatures)
+        if frame_idx is None or not warm or not self.session.features_ready(frame_idx):
             return contextlib.nullcontext()
         return spare_a_core(getattr(self.session.engine, "device", "cpu"))
 
@@ -368,18 +369,38 @@ class PromptApp:
             self._after(self.editor.clear(self.frame_idx))
 
 
+def renamed(app: str, **old: Any) -> None:
+    """Refuse a keyword an app had before, naming the one to use now.
+
+    Example:
+        >>> renamed("VideoTracker", save_dir=None)  # not given: nothing to say
+        >>> renamed("VideoTracker", save_dir="runs/a")
+        Traceback (most recent call last):
+        ...
+        TypeError: VideoTracker(save_dir=...) is now VideoTracker(folder=...): the session's folder, as in s2.Session(video, folder='runs/a').
+    """  # noqa: E501
+    new = {"save_dir": "folder"}
+    for k, v in old.items():
+        if v is not None:
+            raise TypeError(
+                f"{app}({k}=...) is now {app}({new[k]}=...): the session's folder, as in "
+                f"s2.Session(video, folder={str(v)!r})."
+            )
+
+
 class ImageSegmenter(PromptApp):
     """Click or drag a box on an image, pick among the model's candidate masks.
 
     Args:
         image: the image (array, or a path).
         engine: from :func:`sam2nb.load` (None: the cached one).
-        save_dir: the session's folder: every click and chosen mask is written there as it
+        folder: the session's folder: every click and chosen mask is written there as it
             happens (default ``sam2nb_sessions/<image name>``, or ``image-<hash>`` for an
             array; None keeps it in memory only). A folder that holds a session of this image
             is resumed, so re-running a notebook after a restart brings the work back.
-        fresh: start over even if ``save_dir`` holds a session; the earlier one is moved aside.
+        fresh: start over even if ``folder`` holds a session; the earlier one is moved aside.
         max_width: display width limit in pixels.
+        save_dir: the old name of ``folder`` (refused, with how to say it now).
 
     Attributes:
         session: the :class:`~sam2nb.ImageSession` (objects, prompts, candidates, masks).
@@ -398,18 +419,20 @@ class ImageSegmenter(PromptApp):
         image: Any,
         engine: Any = None,
         *,
-        save_dir: Any = "default",
+        folder: Any = "default",
         fresh: bool = False,
         max_width: int | None = DISPLAY_WIDTH,
+        save_dir: Any = None,
     ):
         from ..media.video import read_image
 
+        renamed("ImageSegmenter", save_dir=save_dir)
         name = None
         if isinstance(image, (str, Path)):
             name = Path(image).stem
             image = read_image(image)
-        self.session = open_image_session(image, engine, save_dir, fresh=fresh, name=name)
-        self.save_dir = self.session.folder
+        self.session = open_image_session(image, engine, folder, fresh=fresh, name=name)
+        self.folder = self.session.folder
         h, w = self.session.image.shape[:2]
         canvas = PromptCanvas(Viewport.fit(w, h, max_width))
         super().__init__(PromptEditor(self.session), canvas)

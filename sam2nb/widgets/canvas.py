@@ -24,7 +24,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from ..base.colors import color_of, hex_color
 from ..media.overlay import MaskLayer, Viewport
-from ..tracking.log import FramePrompts
+from ..prompts.log import FramePrompts
 from .stage import Stage
 
 DRAW_LOCK = threading.RLock()  # ipycanvas batches through one global flag: one drawer at a time

@@ -21,13 +21,13 @@ import numpy as np
 
 from ..base.colors import mask_colors
 from ..base.jobs import Job
+from ..image.everything import AutoMasks, segment_everything
 from ..media.overlay import MaskLayer
-from ..tracking.everything import AutoMasks, segment_everything
 from .background import WidgetJob
 from .layout import row
 
 if TYPE_CHECKING:
-    from ..tracking.image_session import ImageSession
+    from ..image.session import ImageSession
     from ..tracking.session import Session
     from .canvas import PromptCanvas
 

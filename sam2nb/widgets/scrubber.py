@@ -32,8 +32,8 @@ from ..media.overlay import (
     mask_layer,
     runs,
 )
-from ..tracking.log import frame_prompts
-from ..tracking.store import FrameResult
+from ..prompts.log import frame_prompts
+from ..storage.store import FrameResult
 from .canvas import PromptCanvas, batch
 from .layout import row
 from .pacing import TIMELINE_INTERVAL

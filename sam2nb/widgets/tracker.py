@@ -16,10 +16,10 @@ import ipywidgets as W
 
 from ..base.jobs import Job
 from ..media.overlay import DISPLAY_WIDTH, JPEG_QUALITY
-from ..tracking.editor import PromptEditor
-from ..tracking.resume import keep_in_folder
-from ..tracking.store import FrameResult
-from .apps import PromptApp, banner
+from ..prompts.editor import PromptEditor
+from ..storage.store import FrameResult
+from ..tracking.resume import app_session
+from .apps import PromptApp, banner, renamed
 from .background import WidgetJob
 from .layout import row
 from .pacing import FOLLOW_EVERY_S, FOLLOW_SHARE, PROGRESS_EVERY_S
@@ -35,16 +35,17 @@ class VideoTracker(PromptApp):
             :class:`~sam2nb.Session` to continue.
         engine: from :func:`sam2nb.load` (None: the cached one).
         memory: the session's memory mode (``"auto"``, ``"full"``, ``"bounded"``).
-        save_dir: the session's folder: every click and tracked frame is written there as it
+        folder: the session's folder: every click and tracked frame is written there as it
             happens (default ``sam2nb_sessions/<video name>``; None keeps it in memory only).
             A folder that holds a session is resumed, so re-running a notebook after a kernel
             restart brings the work back.
-        fresh: start a new session even if ``save_dir`` holds one; the earlier one is moved
-            aside to ``<save_dir>.<date-time>`` (never overwritten or deleted).
-        export_dir: where Export writes PNG masks (default ``<save_dir>/masks``).
+        fresh: start a new session even if ``folder`` holds one; the earlier one is moved
+            aside to ``<folder>.<date-time>`` (never overwritten or deleted).
+        export_dir: where Export writes PNG masks (default ``<folder>/masks``).
         max_width: display width limit in pixels.
         quality: JPEG quality of the displayed frames.
         threaded: draw and propagate in background threads (False: at once, for scripts).
+        save_dir: the old name of ``folder`` (refused, with how to say it now).
 
     Example:
         >>> app = VideoTracker("bedroom.mp4", s2.load("tiny"))  # doctest: +SKIP
@@ -58,18 +59,20 @@ class VideoTracker(PromptApp):
         engine: Any = None,
         *,
         memory: str = "auto",
-        save_dir: Any = "default",
+        folder: Any = "default",
         fresh: bool = False,
         export_dir: Any = None,
         max_width: int | None = DISPLAY_WIDTH,
         quality: int = JPEG_QUALITY,
         threaded: bool = True,
+        save_dir: Any = None,
     ):
         from .scrubber import FrameScrubber
 
-        sess, opened = keep_in_folder(video, engine, save_dir, fresh=fresh, memory=memory)
+        renamed("VideoTracker", save_dir=save_dir)
+        sess, opened = app_session(video, engine, folder, fresh=fresh, memory=memory)
         self.session = sess
-        self.save_dir = sess.folder
+        self.folder = sess.folder
         self.export_dir = export_dir
         self.threaded = threaded
         self._job: Job | None = None  # the propagation or export running (or the last one)
@@ -286,7 +289,7 @@ class VideoTracker(PromptApp):
             self.say(f"Nothing to track {direction}: {where.get(direction, 'no frame left')}.")
             return
         stopped = " (stopped: the same button goes on from there)" if job.is_set() else ""
-        saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
+        saved = f"; saved to {self.folder}" if self.folder is not None else ""
         self._refresh_suspects()  # here, in the background: long videos take a while
         self.say(f"Propagated {direction} over {n} frame{'s' if n != 1 else ''}{going_on}"
                  f"{stopped}{kept_note(sess.settled)}{saved}.")  # fmt: skip
@@ -440,12 +443,12 @@ class VideoTracker(PromptApp):
 
     # -- files -----------------------------------------------------------------------------
     def save(self, folder: Any = None) -> Path:
-        """Save the session (default: :attr:`save_dir`); it can be resumed after a restart."""
-        target = folder or self.save_dir
+        """Save the session (default: :attr:`folder`); it can be resumed after a restart."""
+        target = folder or self.folder
         if target is None:
             raise RuntimeError("Where to? Give a folder: app.save('runs/my-video').")
         out = self.session.save(target)
-        self.say(f"Saved to {out}: s2.VideoTracker(video, save_dir='{out}') resumes it.")
+        self.say(f"Saved to {out}: s2.VideoTracker(video, folder='{out}') resumes it.")
         return out
 
     def check_drift(self, start: int | None = None, end: int | None = None) -> None:
@@ -492,7 +495,7 @@ class VideoTracker(PromptApp):
     def export(self, folder: Any = None, format: str | None = None, **options: Any) -> Path:
         """Export the masks (see :func:`sam2nb.export`; default: the format picked in the app).
 
-        Writes into ``<export_dir or save_dir>/<format>`` in the background (when threaded),
+        Writes into ``<export_dir or folder>/<format>`` in the background (when threaded),
         with the app's progress bar and stop button; a stopped export resumes next time.
         """
         from ..io.export import export
@@ -500,7 +503,7 @@ class VideoTracker(PromptApp):
         if self.running:
             raise RuntimeError("Busy: wait for the propagation or export, or stop it.")
         fmt = format or self.export_format.value
-        base = Path(self.export_dir or self.save_dir or "sam2nb_exports")
+        base = Path(self.export_dir or self.folder or "sam2nb_exports")
         out = Path(folder) if folder else base / fmt
 
         def work(job: Job) -> None:

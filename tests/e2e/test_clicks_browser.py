@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import time
 
+from browser import CANVAS, notebook, open_app, wait_log
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, _notebook, _wait_log, open_app
 
 from conftest import REPORT
 
@@ -38,7 +38,7 @@ def _click(page: Page, root, x: float, y: float, shift: bool = False):
     page.mouse.click(box["x"] + x * sx, box["y"] + y * sy)
     if shift:
         page.keyboard.up("Shift")
-    log = _wait_log(root, lambda log: len(log) > n_before)
+    log = wait_log(root, lambda log: len(log) > n_before)
     moved = page.locator(CANVAS).bounding_box()["y"] - box["y"]
     e = log[-1]  # a click after a box is sent with the box: its last point is the click
     return (*e["points"][-1], e["labels"][-1]), moved
@@ -46,7 +46,7 @@ def _click(page: Page, root, x: float, y: float, shift: bool = False):
 
 def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     page.set_viewport_size({"width": 1000, "height": 700})
-    name = _notebook(lab["root"], bedroom)
+    name = notebook(lab["root"], bedroom)
     canvas = open_app(page, lab, name)
     page.wait_for_timeout(500)  # the app has scrolled itself into view
 
@@ -85,7 +85,7 @@ def test_clicks_land_where_the_pointer_is(page: Page, lab, bedroom):
     page.mouse.down()
     page.mouse.move(box["x"] + 620 * s, box["y"] + 300 * s, steps=6)
     page.mouse.up()
-    log = _wait_log(lab["root"], lambda log: log[-1]["op"] == "box")
+    log = wait_log(lab["root"], lambda log: log[-1]["op"] == "box")
     err = max(abs(a - b) for a, b in zip(log[-1]["box"], [300, 120, 620, 300], strict=True))
     assert err <= 1.0, log[-1]["box"]
     # 5. the smaller things: one "■ stop" (the picker's says what it stops); Play pauses,

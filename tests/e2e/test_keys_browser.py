@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
+from browser import in_kernel, notebook, open_app, wait_log
 from playwright.sync_api import Page, expect
-from test_tracker_browser import _in_kernel, _notebook, _wait_log, open_app
 
 from conftest import wait_json
 
@@ -31,13 +31,13 @@ pathlib.Path("key_table.json").write_text(json.dumps(app.canvas.keys))
 def test_every_advertised_key_reaches_the_app(page: Page, lab, bedroom):
     page.set_viewport_size({"width": 1000, "height": 700})
     root = lab["root"]
-    name = _notebook(root, bedroom, name="keys.ipynb", save_dir="keys-run")
+    name = notebook(root, bedroom, name="keys.ipynb", folder="keys-run")
     canvas = open_app(page, lab, name)
-    table = _in_kernel(page, root, RECORD, "key_table.json")
+    table = in_kernel(page, root, RECORD, "key_table.json")
     assert table.get("f") == "fix next" and "z" in table and "Escape" in table
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # focus
-    _wait_log(root, lambda log: len(log) >= 1)
+    wait_log(root, lambda log: len(log) >= 1)
     keys = [k for k in table if k not in "123456789f"] + ["1", "2", "f"]
     for k in keys:
         page.keyboard.press(k)
@@ -46,7 +46,7 @@ def test_every_advertised_key_reaches_the_app(page: Page, lab, bedroom):
     seen = wait_json(root / "keys_seen.json", lambda s: len(s) >= len(keys), 30,
                      f"the app got only some of the keys {keys}")  # fmt: skip
     assert seen == keys
-    got = _in_kernel(page, root, 'pathlib.Path("acts.json").write_text(json.dumps(actions))',
+    got = in_kernel(page, root, 'pathlib.Path("acts.json").write_text(json.dumps(actions))',
                      "acts.json")  # fmt: skip
     assert got == [table[k] for k in keys if table[k] != "cancel"]
     # f (fix next), pressed last, answers in the status line

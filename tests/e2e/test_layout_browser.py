@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import in_kernel, notebook, open_beside_the_file_browser
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, HELPERS, _in_kernel, _notebook
 
-from conftest import IDLE, REPORT
+from conftest import REPORT
 
 # every button or label of the app whose text does not fit its box
 CUT = """(root) => [...root.querySelectorAll('button, .widget-label, .widget-readout')]
@@ -33,25 +33,11 @@ OVER = """(root) => { const r = root.getBoundingClientRect();
          - r.right) + ' px'); }"""
 
 
-def open_beside_the_file_browser(page: Page, lab: dict, name: str):
-    """Open notebook ``name`` with JupyterLab's file browser open, run it, wait for the picture."""
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_function(IDLE, arg=name, timeout=120_000)
-    page.evaluate("window.jupyterapp.commands.execute('filebrowser:activate')")  # Lab's default
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    canvas = page.locator(CANVAS)
-    expect(canvas).to_be_visible(timeout=180_000)
-    page.evaluate(HELPERS)
-    page.wait_for_function(f"() => window.__opaque('{CANVAS}') > 0.9", timeout=60_000)
-    page.wait_for_timeout(1000)  # the app has scrolled itself into view
-    return canvas
-
-
 @pytest.mark.parametrize("size", [(1000, 700), (1400, 1000)], ids=["1000x700", "1400x1000"])
 def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
     w, h = size
     page.set_viewport_size({"width": w, "height": h})
-    name = _notebook(lab["root"], bedroom, f"layout-{w}.ipynb", f"run-{w}")
+    name = notebook(lab["root"], bedroom, f"layout-{w}.ipynb", f"run-{w}")
     canvas = open_beside_the_file_browser(page, lab, name)
     app = page.locator(".sam2nb-app")
     cut = app.evaluate(CUT)
@@ -77,7 +63,7 @@ def test_the_tracker_fits_the_window(page: Page, lab, bedroom, size):
 
     # seven objects (more than a line holds): their buttons stay on one line that scrolls
     # sideways, nothing sticks out, and the picture does not move
-    _in_kernel(page, lab["root"], "[app.new_object(name=f'player number {i}') for i in range(7)]\n"
+    in_kernel(page, lab["root"], "[app.new_object(name=f'player number {i}') for i in range(7)]\n"
                "pathlib.Path('o.json').write_text(json.dumps(list(app.session.objects)))",
                "o.json")  # fmt: skip
     current = page.locator(".sam2nb-objects button.sam2nb-current")

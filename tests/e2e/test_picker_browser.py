@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from browser import CANVAS, PROBE, arm, drawn, open_app, pct
 from playwright.sync_api import Page, expect
-from test_tracker_browser import CANVAS, PROBE, _arm, _drawn, _pct, open_app
 
 from conftest import REPORT, wait_json, write_notebook
 
 
-def _notebook(root: Path, video: Path) -> str:
+def notebook(root: Path, video: Path) -> str:
     code = f"""import json, pathlib, time
 import cv2
 import numpy as np
 import sam2nb as s2
 engine = s2.load("test")
-app = s2.VideoTracker(r"{video}", engine, save_dir="run")
+app = s2.VideoTracker(r"{video}", engine, folder="run")
 app.picker.density.value = 8
 app.picker.knobs = {{"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}}  # untrained model
 _show, _t0 = app.picker.show, [0.0]
@@ -56,7 +56,7 @@ app.widget"""
 
 def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     root = lab["root"]
-    name = _notebook(root, bedroom)
+    name = notebook(root, bedroom)
     page.add_init_script(PROBE)  # latencies in the page's clock
     canvas = open_app(page, lab, name)
     canvas.evaluate("el => el.scrollIntoView({block: 'center'})")
@@ -73,9 +73,9 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
     rounds = 3 if len(targets) >= 3 else 7  # odd: each target ends selected
     for _ in range(rounds):  # select each target, then deselect it, then select again, ...
         for i, x, y in targets:
-            t0 = _arm(page, 50)
+            t0 = arm(page, 50)
             canvas.click(position={"x": x * box["width"] / 960, "y": y * box["height"] / 540})
-            click_ms.append(_drawn(page, t0)["ms"])
+            click_ms.append(drawn(page, t0)["ms"])
             expected = [j for j in expected if j != i] if i in expected else [*expected, i]
             wait_json(root / "picked.json", lambda v, e=list(expected): v == e, timeout=30)
             page.wait_for_timeout(150)
@@ -95,8 +95,8 @@ def test_segment_everything_and_pick_in_the_browser(page: Page, lab, bedroom):
         [
             f"segment everything, 8 x 8 points on 960x540 (test model): {found['seconds']:.1f} s, "
             f"{found['n']} mask(s)",
-            f"picker click -> selection drawn (ms): p50 {_pct(click_ms, 0.5):.0f}, "
-            f"p90 {_pct(click_ms, 0.9):.0f} over {len(click_ms)} clicks",
+            f"picker click -> selection drawn (ms): p50 {pct(click_ms, 0.5):.0f}, "
+            f"p90 {pct(click_ms, 0.9):.0f} over {len(click_ms)} clicks",
             f"picker screenshot: {shot}",
         ]
     )

@@ -19,7 +19,7 @@ import numpy as np
 import sam2nb as s2
 src = s2.open_video(r"{video}", end=6)
 frames = np.stack([{make} for f in (src[i] for i in range(len(src)))])
-app = s2.VideoTracker(frames, s2.load("test"), save_dir="run-{shape}")
+app = s2.VideoTracker(frames, s2.load("test"), folder="run-{shape}")
 def _dump(*_):
     pathlib.Path("log-{shape}.json").write_text(json.dumps(app.session.log.to_json()))
 app.canvas.on_click(_dump)

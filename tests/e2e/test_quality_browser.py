@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from browser import open_app
 from playwright.sync_api import Page, expect
-from test_tracker_browser import open_app
 
 from conftest import REPORT, write_notebook
 
@@ -30,7 +30,7 @@ RED = """() => { const c = document.querySelector('.sam2nb-timeline canvas')
 def test_check_drift_and_fix_next_in_the_browser(page: Page, lab, bedroom):
     page.set_viewport_size({"width": 1400, "height": 1000})
     code = f"""import sam2nb as s2
-app = s2.VideoTracker(s2.open_video(r"{bedroom}", end=40), s2.load("test"), save_dir="run-q")
+app = s2.VideoTracker(s2.open_video(r"{bedroom}", end=40), s2.load("test"), folder="run-q")
 app.widget"""
     name = write_notebook(lab["root"], "quality.ipynb", code)
     canvas = open_app(page, lab, name)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from browser import in_kernel, notebook, open_beside_the_file_browser, track
 from playwright.sync_api import Page, expect
-from test_layout_browser import open_beside_the_file_browser
-from test_tracker_browser import _in_kernel, _notebook, _track
 
 from conftest import REPORT
 
@@ -65,23 +64,23 @@ def test_the_status_stays_in_sight_and_play_moves_nothing(page: Page, lab, bedro
     page.set_viewport_size({"width": 1000, "height": 700})
     shots = Path(os.environ.get("SAM2NB_SCREENSHOT_DIR", lab["root"]))
     shots.mkdir(parents=True, exist_ok=True)
-    name = _notebook(lab["root"], bedroom, "status.ipynb", "outputs/02_video/session")
+    name = notebook(lab["root"], bedroom, "status.ipynb", "outputs/02_video/session")
     canvas = open_beside_the_file_browser(page, lab, name)
     REPORT.append("the status line at 1000x700 with the file browser open:")
     _in_view(page, "after the cell ran", shots / "status-1000x700-ran.png")
 
     # the frame slider: most of the picture's width (a drag can pick one of 200 frames)
     pic = canvas.bounding_box()
-    track = page.locator(".sam2nb-frame-slider .slider-container").bounding_box()
-    REPORT.append(f"  frame slider {track['width']:.0f} px for a picture of {pic['width']:.0f}")
-    assert track["width"] >= 0.8 * pic["width"], (track, pic)
+    slider = page.locator(".sam2nb-frame-slider .slider-container").bounding_box()
+    REPORT.append(f"  frame slider {slider['width']:.0f} px for a picture of {pic['width']:.0f}")
+    assert slider["width"] >= 0.8 * pic["width"], (slider, pic)
 
     # a click, then tracking (the progress bar and its figures appear), stopped after 10 frames
     box = canvas.bounding_box()
     canvas.click(position={"x": 450 * box["width"] / 960, "y": 200 * box["height"] / 540})
     status = page.locator(".sam2nb-status")
     expect(status).to_contain_text("of the picture", timeout=60_000)
-    lane = _in_kernel(page, lab["root"], "pathlib.Path('lane.json').write_text(json.dumps("
+    lane = in_kernel(page, lab["root"], "pathlib.Path('lane.json').write_text(json.dumps("
                       "{'lane': app.scrubber.lane, 'n': len(app.session.objects)}))",
                       "lane.json")  # fmt: skip
     page.wait_for_timeout(500)
@@ -90,7 +89,7 @@ def test_the_status_stays_in_sight_and_play_moves_nothing(page: Page, lab, bedro
     REPORT.append(f"  a lane of {lane['n']} object: {lane_px:.1f} px tall on the page "
                   f"(timeline {tl['css']:.0f} px)")  # fmt: skip
     assert lane["n"] == 1 and lane_px >= 16, (lane, tl)
-    _track(page, 10)
+    track(page, 10)
     page.wait_for_timeout(1000)
     _in_view(page, "after a propagation", shots / "status-1000x700-propagated.png")
     bar = page.locator(".sam2nb-progress-bar").bounding_box()
@@ -99,7 +98,7 @@ def test_the_status_stays_in_sight_and_play_moves_nothing(page: Page, lab, bedro
     assert abs(off) < 6, (bar, figures)  # the figures beside their bar, not on a line below
 
     # six objects, as in notebook 03 (four clicked, then the picker's): then fix next
-    _in_kernel(
+    in_kernel(
         page,
         lab["root"],
         """

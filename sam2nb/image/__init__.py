@@ -1,0 +1,1 @@
+"""image: one image segmented from clicks and boxes, image sessions, and segment everything."""

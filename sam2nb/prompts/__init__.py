@@ -1,0 +1,1 @@
+"""prompts: the prompt log, the checks every prompt passes, the session contract and the editor."""

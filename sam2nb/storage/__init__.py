@@ -1,0 +1,1 @@
+"""storage: the result store (RLE masks and scores in SQLite), the session journal, folder locks."""
