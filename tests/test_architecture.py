@@ -50,6 +50,11 @@ LOOSE = {"sam2nb.__main__", "sam2nb._version"}  # the only modules outside a roo
 
 ARGPARSE = "argparse has no public name for the type add_subparsers returns"
 SAM2_IMAGE = "sam2's SAM2ImagePredictor has no public way to ask which image it holds"
+HF_SESSION = "transformers' video session keeps its object order only so, and has no remove_object"
+HF_PROMPT = (
+    "transformers' public prompt API answers a correction as an ordinary tracked frame (the"
+    " next propagation loses it) and re-runs every object: a prompt runs its object's step"
+)
 # file -> {private attribute of a third-party object: why it is reached}. Never a sam2nb object's.
 THIRD_PARTY_PRIVATES = {
     "sam2nb/analysis/evaluate.py": {"_SubParsersAction": ARGPARSE},
@@ -61,6 +66,17 @@ THIRD_PARTY_PRIVATES = {
     "sam2nb/cli/bench.py": {"_SubParsersAction": ARGPARSE},
     "sam2nb/cli/everything.py": {"_SubParsersAction": ARGPARSE},
     "sam2nb/cli/track.py": {"_SubParsersAction": ARGPARSE},
+    "sam2nb/model/hf_tracker.py": {
+        "_obj_id_to_idx": HF_SESSION,
+        "_obj_idx_to_id": HF_SESSION,
+        "_vision_features": "transformers' session cache says which frame's features it holds"
+        " only so (a click there runs no image encoder)",
+        "_single_frame_forward": "transformers' outputs carry no IoU; the decoder's step does"
+        " (the IoU recorder wraps it)",
+        "_use_mask_as_output": "a mask prompt's step: its IoU is none (the IoU recorder)",
+        "_run_single_frame_inference": HF_PROMPT,
+        "_batch_encode_memories": HF_PROMPT,
+    },
     "sam2nb/model/adapter.py": {
         "_CURRENT_BRIDGE": "decord keeps its per-thread bridge with no public getter",
         "_obj_id_to_idx": "sam2's video predictor maps an object id to its index only so",

@@ -260,7 +260,7 @@ def prompt_inputs(state: dict, idx: int, f: int, window: int) -> tuple:
     output they refine (temporary, then conditioning, then non-conditioning), whether the
     frame was tracked and which way, and, on a tracked frame (a correction), the memory: every
     conditioning output and the non-conditioning outputs of the ``window`` frames before it
-    in the way it was tracked. Two answers that :func:`same_inputs` finds equal mean the same
+    in the way it was tracked. Two answers that hold the same objects mean the same
     prompt gets the same inputs at either time, so the same output.
     """
     out, tmp = state["output_dict_per_obj"][idx], state["temp_output_dict_per_obj"][idx]
@@ -280,15 +280,6 @@ def prompt_inputs(state: dict, idx: int, f: int, window: int) -> tuple:
     non = out["non_cond_frame_outputs"]
     near = tuple(non.get(f + step * k) for k in range(1, window + 1))
     return (*own, tuple(out["cond_frame_outputs"].items()), near)
-
-
-def same_inputs(a: Any, b: Any) -> bool:
-    """Whether two :func:`prompt_inputs` hold the very same objects (numbers: equal)."""
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(same_inputs(x, y) for x, y in zip(a, b, strict=True))
-    if a is None or isinstance(a, (bool, int)):
-        return type(a) is type(b) and a == b
-    return a is b
 
 
 def prune(state: dict, t: int, keep: int, pins: set[int]) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import CheckpointError, ModelError
-from . import adapter, checkpoints, lean
+from . import adapter, checkpoints, hf_models, lean
 from . import device as devmod
 from .checkpoints import ModelSpec
 
@@ -157,6 +157,11 @@ class Engine:
         return self.spec.name
 
     @property
+    def loaded(self) -> bool:
+        """False once :meth:`unload` dropped the weights."""
+        return self._model is not None
+
+    @property
     def untrained(self) -> bool:
         """True when the weights are random (the test model, or ``random_weights=True``)."""
         return self.spec.untrained or self.checkpoint is None
@@ -268,7 +273,9 @@ def load(
 
     Args:
         variant: ``"tiny"``, ``"small"``, ``"base_plus"``, ``"large"`` (SAM 2.1), the same with a
-            ``"sam2_"`` prefix (SAM 2), or ``"test"`` (untrained, 256 px, runs on any CPU).
+            ``"sam2_"`` prefix (SAM 2), or ``"test"`` (untrained, 256 px, runs on any CPU);
+            through transformers (the ``hf`` extra): ``"test@hf"``, ``"edgetam-test"``,
+            ``"sam3-test"`` (untrained test variants, see :mod:`sam2nb.model.hf_models`).
         checkpoint: a checkpoint file to use instead of the cached one.
         device: ``"cuda"``, ``"mps"`` or ``"cpu"``; default cuda > mps > cpu.
         dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"``; default bf16 where the GPU supports it,
@@ -295,6 +302,19 @@ def load(
     """
     global _CURRENT, _CURRENT_KEY
     devmod.huge_pages()  # before torch's first CPU allocation reads it
+    if isinstance(variant, str) and variant in hf_models.HF_TEST_VARIANTS:
+        key = (variant, None, str(devmod.resolve(device, dtype)), False, True)
+        with _LOCK:
+            if _CURRENT is not None and _CURRENT_KEY == key and _CURRENT.loaded:
+                return _CURRENT
+            weights = None
+            if variant == "test@hf":  # the test model's own weights, through transformers
+                weights = build_model(checkpoints.get_spec("test")).state_dict()
+            engine = hf_models.load_hf(variant, device, dtype, weights)
+            if _CURRENT is not None:
+                _CURRENT.unload()
+            _CURRENT, _CURRENT_KEY = engine, key
+            return engine
     spec = checkpoints.get_spec(variant)
     dev, dt = devmod.resolve(device, dtype)
     untrained = spec.untrained or random_weights
@@ -303,7 +323,7 @@ def load(
         ckpt = Path(checkpoint) if checkpoint else checkpoints.checkpoint_path(spec, cache)
     key = (spec.name, str(ckpt), str(dev), dt, bool(compile), untrained)
     with _LOCK:
-        if _CURRENT is not None and _CURRENT_KEY == key and _CURRENT._model is not None:
+        if _CURRENT is not None and _CURRENT_KEY == key and _CURRENT.loaded:
             return _CURRENT
         state_dict = None  # read (and download) first: a failure keeps the current engine
         if ckpt is not None:
@@ -343,7 +363,7 @@ def current() -> Engine | None:
         >>> current() is None or current().name in checkpoints.MODELS
         True
     """
-    return _CURRENT if _CURRENT is not None and _CURRENT._model is not None else None
+    return _CURRENT if _CURRENT is not None and _CURRENT.loaded else None
 
 
 def unload() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import adapter as S
-from .tracker import Prompted, Step
+from .tracker import Prompted, Step, inference, same_objects
 
 MEMORY_PIECES = ("non_cond",)  # a tracked frame's memory (its prompts: adapter.PROMPT_PIECES)
 
@@ -56,12 +56,7 @@ class Sam2Tracker:
 
     def inference(self) -> contextlib.ExitStack:
         """No gradients, in the engine's precision."""
-        import torch
-
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        stack.enter_context(self.engine.autocast())
-        return stack
+        return inference(self.engine)
 
     # -- objects and frames ----------------------------------------------------------------
     def idx(self, obj_id: int) -> int | None:
@@ -232,8 +227,8 @@ class Sam2Tracker:
         return () if idx is None else S.prompt_inputs(self.state, idx, frame_idx, self.window)
 
     def same_inputs(self, a: Any, b: Any) -> bool:
-        """Whether two :meth:`prompt_inputs` are the very same."""
-        return S.same_inputs(a, b)
+        """Whether two :meth:`prompt_inputs` hold the very same objects."""
+        return same_objects(a, b)
 
     # -- bounded memory --------------------------------------------------------------------
     def has_state(self, obj_id: int, frame_idx: int) -> bool:

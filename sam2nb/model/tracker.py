@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -208,3 +209,33 @@ class Resumable(Protocol):
     def set_tracked(self, obj_id: int, frames: dict[int, bool]) -> None:
         """Take back which frames the object was tracked on, and which way."""
         ...
+
+
+def inference(engine: Any) -> contextlib.ExitStack:
+    """The context a tracker runs its model in: no gradients, the engine's precision."""
+    import torch
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    stack.enter_context(engine.autocast())
+    return stack
+
+
+def same_objects(a: Any, b: Any) -> bool:
+    """Whether two nests of tuples hold the very same objects (numbers and None: equal).
+
+    What a snapshot's ``prompt_inputs`` are compared with: the same references mean the model
+    would read the same inputs.
+
+    Example:
+        >>> x = object()
+        >>> same_objects((x, None, (1, True)), (x, None, (1, True)))
+        True
+        >>> same_objects((x,), (object(),))
+        False
+    """
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_objects(x, y) for x, y in zip(a, b, strict=True))
+    if a is None or isinstance(a, (bool, int)):
+        return type(a) is type(b) and a == b
+    return a is b

@@ -13,6 +13,7 @@ from typing import Any
 from ..base.errors import SessionError
 from ..media.video import VideoSource, open_video
 from ..model import engine as modelmod
+from ..model.tracker import Resumable
 from ..prompts.checks import TrackedObject
 from ..prompts.log import PROMPT_OPS, PromptLog, as_log, objects_in, read_log
 from ..storage.folders import RESULTS, check_folder_free, holds_session, move_aside
@@ -149,6 +150,15 @@ def load_session(
     )  # fmt: skip
     if journaled:
         j = Journal(store)
+        if not isinstance(sess.tracker, Resumable) and (len(j) or j.tracked_frames()):
+            store.close()
+            sess.close()
+            raise SessionError(
+                f"The session in {folder} was made with {engine.name}, whose tracker does not "
+                "keep its state in the folder, so it cannot go on where it stopped (yet): "
+                f"sam2nb.replay({str(folder)!r}, engine=sam2nb.load({engine.name!r})) tracks its "
+                "prompts again in a new session; the folder stays as it is."
+            )
         if len(src) < meta["video"]["num_frames"]:
             late = [f for f in (*j.tracked_frames(), *sess.results.frames()) if f >= len(src)]
             if late:
