@@ -43,6 +43,38 @@ VP9_ALPHA = ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", 
 
 _TICKS = 90000  # time base of a timed (variable frame rate) file, ticks per second
 
+# A timed VP9 file encoded in a child process: in a process that loaded decord (its own ffmpeg
+# libraries), PyAV's libvpx-vp9 encoder fails to open ("Invalid argument"). The child runs the
+# same PyAV encoding from a JSON header line and raw frames on its stdin.
+_CHILD = """
+import json, sys
+from fractions import Fraction
+import av, numpy as np
+head = json.loads(sys.stdin.buffer.readline())
+w, h, alpha, times, T = head["w"], head["h"], head["alpha"], head["times"], head["ticks"]
+out = av.open(head["path"], "w", format="webm")
+st = out.add_stream("libvpx-vp9", rate=head["rate"])
+st.width, st.height = w, h
+st.pix_fmt = "yuva420p" if alpha else "yuv420p"
+st.time_base = st.codec_context.time_base = Fraction(1, T)
+st.options = head["options"]
+fmt, size = ("rgba", 4) if alpha else ("rgb24", 3)
+n = 0
+while True:
+    buf = sys.stdin.buffer.read(w * h * size)
+    if len(buf) < w * h * size:
+        break
+    vf = av.VideoFrame.from_ndarray(np.frombuffer(buf, np.uint8).reshape(h, w, size), format=fmt)
+    vf.pts, vf.time_base = round(times[min(n, len(times) - 1)] * T), Fraction(1, T)
+    n += 1
+    for pkt in st.encode(vf):
+        out.mux(pkt)
+for pkt in st.encode():
+    out.mux(pkt)
+out.close()
+"""
+VP9_OPTIONS = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+
 
 class VideoWriter:
     """Raw RGB(A) frames in, an encoded video file out (through an ffmpeg pipe).
@@ -57,6 +89,7 @@ class VideoWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self._timed = None
+        self._child_size: tuple[int, int] | None = None  # a timed VP9 file encoded by a child
         if times is not None and uneven(times):
             self._open_timed(size, fps, codec, alpha, times)
             return
@@ -68,12 +101,26 @@ class VideoWriter:
 
     def _open_timed(self, size: tuple[int, int], fps: float, codec: list[str], alpha: bool,
                     times: Any) -> None:  # fmt: skip
-        import av
+        import sys
 
         webm = "webm" in codec
         self._times = [float(t) - float(times[0]) for t in times]
         self._n = 0
         self._alpha = alpha
+        if webm and "decord" in sys.modules:  # (see _CHILD)
+            import json
+
+            w, h = (size[0] + 1) // 2 * 2, (size[1] + 1) // 2 * 2
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            head = {"path": str(self.tmp), "w": w, "h": h, "alpha": alpha, "rate": round(fps or 25),
+                    "times": self._times, "ticks": _TICKS, "options": VP9_OPTIONS}  # fmt: skip
+            self.proc.stdin.write(json.dumps(head).encode() + b"\n")
+            self._child_size = (w, h)
+            return
+        import av
+
         opts = {} if webm else {"movflags": "+faststart"}
         self._timed = av.open(str(self.tmp), "w", format="webm" if webm else "mp4", options=opts)
         st = self._timed.add_stream("libvpx-vp9" if webm else "libx264", rate=round(fps or 25))
@@ -81,11 +128,7 @@ class VideoWriter:
         st.pix_fmt = "yuva420p" if alpha else "yuv420p"
         st.time_base = Fraction(1, _TICKS)
         st.codec_context.time_base = Fraction(1, _TICKS)
-        st.options = (
-            {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
-            if webm
-            else {"crf": "20", "preset": "veryfast"}
-        )
+        st.options = dict(VP9_OPTIONS) if webm else {"crf": "20", "preset": "veryfast"}
         self._stream = st
 
     def _write_timed(self, frame: np.ndarray) -> None:
@@ -108,6 +151,11 @@ class VideoWriter:
         if self._timed is not None:
             self._write_timed(frame)
             return
+        if self._child_size is not None:
+            w, h = self._child_size
+            fh, fw = frame.shape[:2]
+            if (fw, fh) != (w, h):  # even sides
+                frame = np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)))
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
         except BrokenPipeError:
