@@ -29,6 +29,7 @@ from .batch.items import (
     write_manifest,
 )
 from .batch.workers import BatchJob, BatchReport, BatchWorker, run_batch, start_batch
+from .bench.compare import Comparison, compare
 from .bench.report import (
     OFFICIAL_A100_FPS,
     BenchCurve,
@@ -137,6 +138,8 @@ __all__ = [
     "BenchRow",
     "OFFICIAL_A100_FPS",
     "benchmark",
+    "compare",
+    "Comparison",
     "cost_per_video_minute",
     "default_csv",
     "read_bench",

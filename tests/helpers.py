@@ -163,3 +163,125 @@ def tracked(engine, video, folder=None, end=40):
 def rles(sess, frames) -> dict:
     """``{(frame, object): RLE counts}`` of a session's stored masks on ``frames``."""
     return {(f, o): r.rle["counts"] for f in frames for o, r in sess.results.frame(f).items()}
+
+
+# -- downloads: a local stand-in for the Hugging Face Hub ------------------------------------
+class FakeHub:
+    """A local HTTP server answering like the Hub: ``/{repo}/resolve/{rev}/{file}``.
+
+    A HEAD of a resolve URL answers 302 with ``X-Linked-Size`` and ``X-Linked-Etag`` (the
+    sha256 in quotes) for ``.safetensors`` files, 200 with ``Content-Length`` for others; a GET
+    follows a 302 to ``/cdn/...`` and honours ``Range``. ``files`` maps ``"repo/file"`` to
+    bytes. Knobs: ``token`` (gated: 401 without ``Authorization: Bearer token``), ``cut_at``
+    (break the next safetensors body off at that byte), ``serve`` (other bytes served than
+    announced), ``size_delta`` (announce a wrong size), ``redirect_small`` (a HEAD of a small
+    file answers 307 within the host, as the Hub does now). ``requests`` records
+    ``(method, path, headers)``.
+    """
+
+    def __init__(self, files: dict[str, bytes], token: str | None = None):
+        import hashlib
+        import http.server
+        import threading
+
+        self.files, self.token = files, token
+        self.cut_at: int | None = None
+        self.serve: dict[str, bytes] = {}
+        self.size_delta = 0
+        self.redirect_small = False
+        self.requests: list[tuple[str, str, dict]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _key(self):
+                path = self.path.lstrip("/")
+                if path.startswith("cdn/"):
+                    return path[4:], True
+                repo, _, rest = path.partition("/resolve/")
+                return f"{repo}/{rest.partition('/')[2]}", False
+
+            def _denied(self):
+                if outer.token and self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    self.send_response(401)
+                    self.send_header("X-Error-Code", "GatedRepo")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return True
+                return False
+
+            def do_HEAD(self):
+                outer.requests.append(("HEAD", self.path, dict(self.headers)))
+                key, cdn = self._key()
+                if self._denied():
+                    return
+                if key not in outer.files:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = outer.files[key]
+                if outer.redirect_small and not cdn and not key.endswith(".safetensors"):
+                    self.send_response(307)  # as the Hub answers small files now
+                    self.send_header("Location", f"/cdn/{key}")
+                    self.send_header("Content-Length", "7")
+                    self.end_headers()
+                    return
+                if key.endswith(".safetensors") and not cdn:
+                    self.send_response(302)
+                    self.send_header("Location", f"/cdn/{key}")
+                    self.send_header("X-Linked-Size", str(len(data) + outer.size_delta))
+                    self.send_header("X-Linked-Etag", f'"{hashlib.sha256(data).hexdigest()}"')
+                else:
+                    self.send_response(200)
+                self.send_header("X-Repo-Commit", "0" * 40)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+
+            def do_GET(self):
+                outer.requests.append(("GET", self.path, dict(self.headers)))
+                key, cdn = self._key()
+                if not cdn:
+                    if self._denied():
+                        return
+                    if key.endswith(".safetensors"):
+                        self.send_response(302)
+                        self.send_header("Location", f"/cdn/{key}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                data = outer.serve.get(key, outer.files.get(key))
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                rng = self.headers.get("Range")
+                start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+                body = data[start:]
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.cut_at is not None and key.endswith(".safetensors"):
+                    body, outer.cut_at = body[: outer.cut_at - start], None
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add_folder(self, repo: str, folder) -> None:
+        """Serve every file of ``folder`` (e.g. what ``save_pretrained`` wrote) as ``repo``."""
+        for f in Path(folder).iterdir():
+            if f.is_file():
+                self.files[f"{repo}/{f.name}"] = f.read_bytes()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from .errors import CheckpointError
 
@@ -51,6 +53,24 @@ def offline_message(url: str, dest: Path, reason: object) -> str:
     )
 
 
+class _KeepAuthOnSameHost(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, dropping ``Authorization`` when one leads to another host (a CDN)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            new.remove_header("Authorization")
+        return new
+
+
+def open_url(req: urllib.request.Request, timeout: float) -> Any:
+    """``urlopen`` that never sends a request's ``Authorization`` header on to another host."""
+    return urllib.request.build_opener(_KeepAuthOnSameHost).open(req, timeout=timeout)
+
+
 def fetch(
     url: str,
     dest: Path,
@@ -59,6 +79,7 @@ def fetch(
     progress: bool,
     stop: threading.Event | None,
     timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Stream ``url`` to ``dest`` through ``dest.part``, resuming, then rename.
 
@@ -71,6 +92,8 @@ def fetch(
         progress: show a tqdm bar.
         stop: set it to stop; the partial file is kept.
         timeout: seconds to wait for the server.
+        headers: extra request headers (e.g. ``Authorization: Bearer TOKEN``); an
+            ``Authorization`` header is not sent on when the server redirects to another host.
 
     Raises:
         CheckpointError: offline, an HTTP error, a size mismatch, stopped or broken off; the
@@ -91,11 +114,11 @@ def fetch(
     if expected is not None and have == expected:
         os.replace(part, dest)
         return
-    req = urllib.request.Request(url, headers={"User-Agent": "sam2nb"})
+    req = urllib.request.Request(url, headers={"User-Agent": "sam2nb", **(headers or {})})
     if have:
         req.add_header("Range", f"bytes={have}-")
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        resp = open_url(req, timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # range not satisfiable: the part file is already whole
             resp = None

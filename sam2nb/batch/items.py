@@ -65,7 +65,9 @@ class BatchItem:
             entries as in ``Session.log``); ``propagate`` entries are ignored, the whole video
             is tracked in ``direction``.
         id: the item's name (default: the video's stem, made unique).
-        model: the variant (``tiny``, ``small``, ``base_plus``, ``large``, ``test``).
+        model: the model (``tiny``, ``small``, ``base_plus``, ``large``, ``test``; through
+            transformers ``edgetam``, ``sam3``, ``tiny@hf`` ...: any name ``sam2nb models``
+            lists).
         formats: export formats (see ``sam2nb.EXPORT_FORMATS``), each in ``OUT/<id>/<format>``.
         out: the item's output folder (default ``OUT/<id>``; relative to ``OUT``).
         direction: ``both`` (default), ``forward`` or ``backward`` from the prompts.
@@ -148,10 +150,10 @@ class BatchItem:
             raise BatchError(f"{where}: direction {self.direction!r} is not one of {DIRECTIONS}.")
         if self.memory not in MEMORY:
             raise BatchError(f"{where}: memory {self.memory!r} is not one of {MEMORY}.")
-        from ..model.checkpoints import get_spec
+        from ..model.names import canonical
 
         try:
-            get_spec(self.model)
+            canonical(self.model)
         except Sam2nbError as exc:
             raise BatchError(f"{where}: {exc}") from None
         for name, empty in (("start", 0), ("end", None), ("stride", 1), ("max_side", None)):

@@ -262,8 +262,14 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
 def _prefetch(items: list[BatchItem], progress: bool) -> None:
     """Download missing checkpoints once, here, before the workers load them (local runs)."""
     from ..model import checkpoints as checkpoints
+    from ..model import hf_hub
 
     for name in sorted({it.model for it in items}):
+        if hf_hub.is_hf_name(name):
+            hf = hf_hub.get_hf_spec(name)
+            if not hf.untrained and hf_hub.status(hf)[1] != "cached":
+                hf_hub.download_hf(hf, progress=progress)
+            continue
         spec = checkpoints.get_spec(name)
         if not spec.untrained and not checkpoints.checkpoint_path(spec).is_file():
             checkpoints.download(spec, progress=progress)

@@ -250,7 +250,8 @@ class BenchReport:
             )
         if "untrained test model" in kinds:
             notes.append(
-                "UNTRAINED test model (256 px): timings of the small test model, not SAM 2.1"
+                "UNTRAINED test model (small, random weights): timings of a test model, "
+                "not of SAM 2.1 or any trained model"
             )
         return "; ".join(notes)
 
@@ -410,7 +411,7 @@ class BenchReport:
         title = self.env.get("gpu") or f"CPU: {self.env.get('cpu', '')}"[:60]
         kinds = {r.weights for r in self.rows}
         if "untrained test model" in kinds:
-            title += "\nUNTRAINED test model, 256 px: not SAM 2.1 speeds"
+            title += "\nUNTRAINED test model (small): not a trained model's speeds"
         elif "random (timing only)" in kinds:
             title += "\nrandom weights: valid timings, no checkpoint"
         ax.set_title(title, fontsize=9)
@@ -458,7 +459,7 @@ class BenchReport:
             ax.legend(fontsize=8)
         title = f"memory while tracking: {setting}, {objects} object(s)"
         if "untrained test model" in {r.weights for r in self.rows}:
-            title += "\nUNTRAINED test model, 256 px: not SAM 2.1's memory"
+            title += "\nUNTRAINED test model (small): not a trained model's memory"
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         return fig

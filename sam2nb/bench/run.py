@@ -39,6 +39,7 @@ from typing import Any
 from ..base.errors import Sam2nbError
 from ..model import checkpoints as checkpoints
 from ..model import engine as modelmod
+from ..model import hf_hub, hf_models
 from ..model.adapter import no_progress_bars, official_init_state, video_size
 from .report import BenchCurve, BenchReport, BenchRow, append_csv
 from .timing import (
@@ -54,6 +55,8 @@ from .timing import (
 
 WEIGHTS = ("auto", "checkpoint", "random")
 SIDES = ("official", "sam2nb")
+#: A transformers model's official side is transformers' own loop (rows say so).
+LIBRARY_NOTE = "official = transformers' own loop (init_video_session, propagate_in_video_iterator)"
 
 
 class BenchError(Sam2nbError):
@@ -125,6 +128,8 @@ def _propagate_timed(
 
 
 def _official(engine: Any, video: str, k: int, frames: int, clicks: int, stop: Any) -> _SideResult:
+    if isinstance(engine, hf_models.HFEngine):
+        return _library_loop(engine, video, k, frames, clicks, stop)
     import torch
 
     p, dev = engine.video_predictor, engine.device
@@ -166,6 +171,35 @@ def _official(engine: Any, video: str, k: int, frames: int, clicks: int, stop: A
         state.clear()  # free the preloaded frames before measuring the next side
     memory = mem.close()
     return _SideResult(first, clk, (warm, times), memory, curve, note)
+
+
+def _library_loop(
+    engine: Any, video: str, k: int, frames: int, clicks: int, stop: Any
+) -> _SideResult:
+    """The official side of a transformers model: transformers' own documented loop."""
+    from ..model.hf_reference import PlainLoop
+
+    dev = engine.device
+    mem = MemoryMonitor(dev)
+    sync(dev)
+    t0 = time.perf_counter()
+    loop = PlainLoop(engine, video)
+    try:
+        pts = click_points(k, loop.width, loop.height)
+        loop.click(0, 1, [pts[0]], [1])
+        first = time.perf_counter() - t0
+        for i, pt in enumerate(pts[1:], start=2):
+            loop.click(0, i, [pt], [1])
+        extra = iter(refine_points(MAX_WARMUP + clicks, pts[0], loop.width, loop.height))
+        clk = timed_passes(
+            lambda: loop.click(0, 1, [next(extra)], [1], clear_old=False), lambda: sync(dev),
+            clicks,
+        )  # fmt: skip
+        warm, times, curve = _propagate_timed(loop.propagate(0), dev, mem, frames, stop)
+    finally:
+        loop.close()
+    memory = mem.close()
+    return _SideResult(first, clk, (warm, times), memory, curve, LIBRARY_NOTE)
 
 
 def _sam2nb(engine: Any, video: str, k: int, frames: int, clicks: int, stop: Any) -> _SideResult:
@@ -220,8 +254,35 @@ def _free(device: Any) -> None:
 
 
 # -- the benchmark ------------------------------------------------------------------------------
+def _test_model(variant: str) -> bool:
+    """Whether a variant is one of the untrained test models (built in, no download)."""
+    if hf_hub.is_hf_name(variant):
+        return hf_hub.get_hf_spec(variant).untrained
+    return checkpoints.get_spec(variant).untrained
+
+
+def _check_variant(variant: str, compiles: list) -> None:
+    """A typo, or a setting the model cannot run, fails before anything runs."""
+    if not hf_hub.is_hf_name(variant):
+        checkpoints.get_spec(variant)
+        return
+    hf_hub.get_hf_spec(variant)
+    if any(compiles):
+        raise BenchError(
+            f"compile=True is sam2's vos_optimized model: {variant} runs through transformers. "
+            "Benchmark it with compile off (--compile off)."
+        )
+
+
 def _weights_for(variant: str, weights: str, cache: Any) -> bool:
     """True: random weights. Raises for a real checkpoint that is asked for but missing."""
+    if hf_hub.is_hf_name(variant):
+        hf = hf_hub.get_hf_spec(variant)
+        if hf.untrained:
+            return False
+        if weights == "random":
+            return True
+        return weights == "auto" and hf_hub.status(hf, cache)[1] != "cached"
     spec = checkpoints.get_spec(variant)
     if spec.untrained:
         return False
@@ -304,7 +365,7 @@ def benchmark(
     compiles = [compile] if isinstance(compile, bool) else list(compile)
     objects = [objects] if isinstance(objects, int) else list(objects)
     for v in variants:
-        checkpoints.get_spec(v)  # a typo fails before anything runs
+        _check_variant(v, compiles)
     if weights not in WEIGHTS:
         raise BenchError(f"weights must be one of {WEIGHTS}, got {weights!r}.")
     settings = []
@@ -344,7 +405,7 @@ def benchmark(
                         random_weights=random,
                     )  # fmt: skip
                     wlabel = (
-                        "untrained test model" if engine.spec.untrained
+                        "untrained test model" if _test_model(variant)
                         else "random (timing only)" if engine.untrained else "checkpoint"
                     )  # fmt: skip
                     enc = _encoder(engine, src[0])
@@ -400,6 +461,10 @@ def _official_readable(path: Path) -> Path:
 def _encoder(engine: Any, frame: Any) -> tuple[int, list[float]]:
     import torch
 
+    if isinstance(engine, hf_models.HFEngine):
+        from ..model.hf_reference import encode_image
+
+        return timed_passes(lambda: encode_image(engine, frame), lambda: sync(engine.device))
     pred = engine.image_predictor
 
     def enc() -> None:
@@ -415,13 +480,22 @@ def _warm_up(engine: Any, video: str, halt: Callable[[], bool], frames: int = 8)
 
     if halt():
         return
-    p = engine.video_predictor
-    with torch.inference_mode(), engine.autocast(), no_progress_bars():
-        state = official_init_state(p, video)
-        p.add_new_points_or_box(state, 0, 1, points=[(10.0, 10.0)], labels=[1])
-        for _ in p.propagate_in_video(state, 0, frames):
+    if isinstance(engine, hf_models.HFEngine):
+        from ..model.hf_reference import PlainLoop
+
+        loop = PlainLoop(engine, video, limit=frames + 1)
+        loop.click(0, 1, [(10.0, 10.0)], [1])
+        for _ in loop.propagate(0, frames):
             pass
-        state.clear()
+        loop.close()
+    else:
+        p = engine.video_predictor
+        with torch.inference_mode(), engine.autocast(), no_progress_bars():
+            state = official_init_state(p, video)
+            p.add_new_points_or_box(state, 0, 1, points=[(10.0, 10.0)], labels=[1])
+            for _ in p.propagate_in_video(state, 0, frames):
+                pass
+            state.clear()
     _free(engine.device)
     from ..tracking.session import Session
 

@@ -58,7 +58,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda if Ray has GPUs")
     s.add_argument("--gpus-per-worker", type=float, default=1.0,
                    help="e.g. 0.5 to run two workers on each GPU")  # fmt: skip
-    s.add_argument("--model", help="variant for items that name none (default tiny)")
+    s.add_argument(
+        "--model",
+        help="model for items that name none (default tiny; any name `sam2nb models` lists)",
+    )
     s.add_argument("--formats", help="export formats for items that name none, e.g. palette,coco")
     s.add_argument("--direction", choices=["forward", "backward", "both"],
                    help="for items that name none (default both)")  # fmt: skip

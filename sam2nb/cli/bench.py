@@ -80,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--model", nargs="+", metavar="VARIANT",
                    help="tiny small base_plus large, or test (default: all four on a GPU, "
-                        "test on a CPU)")  # fmt: skip
+                        "test on a CPU); transformers' trackers too (tiny@hf edgetam sam3, "
+                        "timed against transformers' own loop)")  # fmt: skip
     s.add_argument("--dtype", nargs="+", choices=["bf16", "fp16", "fp32"],
                    help="precisions (default: the device's: bf16 on Ampere+)")  # fmt: skip
     s.add_argument("--compile", nargs="+", choices=["off", "on"], default=["off"],

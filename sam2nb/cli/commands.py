@@ -38,14 +38,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
+    from ..model import hf_hub
     from ..model.checkpoints import download, get_spec
 
-    specs = [get_spec(v) for v in args.variants]  # reject typos before downloading anything
+    # reject typos before downloading anything
+    specs = [hf_hub.get_hf_spec(v) if hf_hub.is_hf_name(v) else get_spec(v) for v in args.variants]
     for spec in specs:
-        if spec.url is None:
+        if isinstance(spec, hf_hub.HFSpec):
+            if spec.repo is None:
+                print(f"{spec.name}: built in, nothing to download")
+                continue
+            path = hf_hub.download_hf(spec, args.cache, force=args.force, endpoint=args.url)
+            try:
+                hf_hub.model_class(spec)
+            except Sam2nbError as exc:  # the files are here; loading them needs more
+                print(f"{spec.name}: downloaded, but {exc}")
+        elif spec.url is None:
             print(f"{spec.name}: built in, nothing to download")
             continue
-        path = download(spec, args.cache, force=args.force, url=args.url)
+        else:
+            path = download(spec, args.cache, force=args.force, url=args.url)
         print(f"{spec.name}: {path}")
     return 0
 
@@ -232,15 +244,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache", help="checkpoint cache folder (default $SAM2NB_CACHE/checkpoints)")
     s.set_defaults(func=_cmd_info)
 
-    s = sub.add_parser("models", help="list the model variants and which are cached")
+    s = sub.add_parser(
+        "models", help="list the model variants (sam2 and transformers) and which are cached"
+    )
     s.add_argument("--cache", help="checkpoint cache folder")
     s.set_defaults(func=_cmd_models)
 
     s = sub.add_parser("download", help="download official checkpoints (resumes partial files)")
-    s.add_argument("variants", nargs="+", metavar="VARIANT", help="e.g. tiny small base_plus")
+    s.add_argument("variants", nargs="+", metavar="VARIANT", help="e.g. tiny small edgetam sam3")
     s.add_argument("--cache", help="checkpoint cache folder")
     s.add_argument("--force", action="store_true", help="download again even if cached")
-    s.add_argument("--url", help="download from this mirror URL instead (one variant)")
+    s.add_argument(
+        "--url",
+        help="download from this mirror URL instead (one variant); for the transformers "
+        "variants (edgetam, sam3, tiny@hf ...) a Hub mirror's address, like $HF_ENDPOINT",
+    )
     s.set_defaults(func=_cmd_download)
 
     s = sub.add_parser("lab", help="open the workbench: JupyterLab on notebooks/, token auth on")
@@ -257,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..analysis.quality import add_parser as add_quality
     from .batch import add_parser as add_batch
     from .bench import add_parser as add_bench
+    from .compare import add_parser as add_compare
     from .everything import add_parser as add_everything
     from .track import add_parser
 
@@ -265,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_jf(sub)
     add_quality(sub)
     add_bench(sub)
+    add_compare(sub)
     add_batch(sub)
     return p
 

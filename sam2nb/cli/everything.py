@@ -136,7 +136,7 @@ def cmd_everything(args: argparse.Namespace) -> int:
     from ..image.everything import check_knobs, picture_of, segment_everything
     from ..media.video import FrameDecodeError, open_video, read_image
     from ..model import engine as modelmod
-    from ..model.checkpoints import get_spec
+    from ..model.names import check_images
 
     # bad settings fail before the model loads
     knobs = check_knobs(
@@ -145,7 +145,7 @@ def cmd_everything(args: argparse.Namespace) -> int:
         box_nms_thresh=args.nms_thresh, min_mask_region_area=args.min_area,
         crop_n_layers=args.crop_layers,
     )  # fmt: skip
-    model = get_spec(args.model).name
+    model = check_images(args.model, "segment everything")
     src, out = Path(args.source), Path(args.out)
     if args.frame is not None and args.frames:
         raise EverythingError("--frame and --frames both given: use --frame N for one frame, "
@@ -231,7 +231,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="folder for <name>.json and <name>_overlay.png")
     s.add_argument("--redo", action="store_true",
                    help="segment frames again even if their outputs are done")  # fmt: skip
-    s.add_argument("--model", default="tiny", help="variant (tiny, small, base_plus, large, test)")
+    s.add_argument("--model", default="tiny", help="a sam2 variant (tiny, small, base_plus, "
+                   "large, test): transformers' trackers track videos only")  # fmt: skip
     s.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: best available)")
     s.add_argument("--max-side", type=int, help="shrink video frames to this longer side")
 

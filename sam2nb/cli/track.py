@@ -209,7 +209,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``track`` on the main parser."""
     s = sub.add_parser("track", help="track objects from clicks/boxes and write PNG masks")
     s.add_argument("video", metavar="VIDEO", help="video file or frame folder")
-    s.add_argument("--model", default="tiny", help="variant (tiny, small, base_plus, large, test)")
+    s.add_argument("--model", default="tiny",
+                   help="tiny, small, base_plus, large, test (sam2); edgetam, sam3, "
+                        "tiny@hf ... (transformers); `sam2nb models` lists them")  # fmt: skip
     s.add_argument("--point", action="append", default=[], help=f"positive click {HELP_SPEC}")
     s.add_argument("--neg", action="append", default=[], help=f"negative click {HELP_SPEC}")
     s.add_argument(

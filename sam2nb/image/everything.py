@@ -30,6 +30,7 @@ from ..base.jobs import as_stop
 from ..media.video import to_rgb8
 from ..model.adapter import eager_prompts, mask_generator
 from ..model.engine import Engine, backbone_feature_sizes
+from ..model.names import cannot, video_only
 
 
 class EverythingError(Sam2nbError):
@@ -380,6 +381,8 @@ def segment_everything(
         engine = getattr(image, "engine", None) or current()
         if engine is None:
             raise EverythingError('No model is loaded: call s2.load("tiny") first, or pass one.')
+    if video_only(engine.name):
+        raise EverythingError(cannot(engine.name, "segment everything"))
     h, w = rgb.shape[:2]
     halt = as_stop(stop, SessionError)
     per_crop = math.ceil(settings["points_per_side"] ** 2 / settings["points_per_batch"])

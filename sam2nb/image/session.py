@@ -18,6 +18,7 @@ import numpy as np
 from ..base.errors import PromptError, SessionError
 from ..base.files import atomic_write
 from ..media.video import to_rgb8
+from ..model.names import cannot, video_only
 from ..prompts.checks import (
     TrackedObject,
     check_box,
@@ -83,6 +84,8 @@ class ImageSession:
         self.engine = engine or current()
         if self.engine is None:
             raise SessionError('No model is loaded: call s2.load("tiny") first, or pass engine=.')
+        if video_only(self.engine.name):
+            raise SessionError(cannot(self.engine.name, "segmenting an image"))
         h, w = self.image.shape[:2]
         self.size = (w, h)
         from ..media.video import open_video

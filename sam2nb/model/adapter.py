@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .tracker import from_bytes, to_bytes, to_device, to_host
+
 FWD, REV = {"reverse": False}, {"reverse": True}  # shared: sam2 only reads ["reverse"]
 PATCH_LOCK = threading.RLock()
 KEYS = ("cond_frame_outputs", "non_cond_frame_outputs")
@@ -371,30 +373,6 @@ def state_frames(state: dict) -> int:
 
 
 # -- saving and restoring the conditioning state ------------------------------------------
-def _cpu(x: Any) -> Any:
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    if isinstance(x, dict):
-        return {k: _cpu(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_cpu(v) for v in x]
-    return x
-
-
-def _to(x: Any, device: Any) -> Any:
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, dict):
-        return {k: _to(v, device) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_to(v, device) for v in x]
-    return x
-
-
 def dump_state(state: dict) -> dict:
     """What to save of a state: each object's prompts, their outputs, and the frames tracked.
 
@@ -407,10 +385,10 @@ def dump_state(state: dict) -> dict:
         objs.append(
             {
                 "obj_id": int(obj_id),
-                "points": _cpu(state["point_inputs_per_obj"][idx]),
-                "masks": _cpu(state["mask_inputs_per_obj"][idx]),
-                "cond": _cpu(state["output_dict_per_obj"][idx]["cond_frame_outputs"]),
-                "temp": _cpu(state["temp_output_dict_per_obj"][idx]),
+                "points": to_host(state["point_inputs_per_obj"][idx]),
+                "masks": to_host(state["mask_inputs_per_obj"][idx]),
+                "cond": to_host(state["output_dict_per_obj"][idx]["cond_frame_outputs"]),
+                "temp": to_host(state["temp_output_dict_per_obj"][idx]),
                 "fwd": [f for f, v in tracked.items() if not v["reverse"]],
                 "rev": [f for f, v in tracked.items() if v["reverse"]],
             }
@@ -423,11 +401,12 @@ def load_state(predictor: Any, state: dict, saved: dict) -> None:
     dev, store_dev = state["device"], state["storage_device"]
     for o in saved["objects"]:
         idx = predictor._obj_id_to_idx(state, o["obj_id"])
-        state["point_inputs_per_obj"][idx].update(_to(o["points"], dev))
-        state["mask_inputs_per_obj"][idx].update(_to(o["masks"], dev))
-        state["output_dict_per_obj"][idx]["cond_frame_outputs"].update(_to(o["cond"], store_dev))
+        state["point_inputs_per_obj"][idx].update(to_device(o["points"], dev))
+        state["mask_inputs_per_obj"][idx].update(to_device(o["masks"], dev))
+        cond = state["output_dict_per_obj"][idx]["cond_frame_outputs"]
+        cond.update(to_device(o["cond"], store_dev))
         for key, outs in o["temp"].items():
-            state["temp_output_dict_per_obj"][idx][key].update(_to(outs, store_dev))
+            state["temp_output_dict_per_obj"][idx][key].update(to_device(outs, store_dev))
         tracked = state["frames_tracked_per_obj"][idx]
         tracked.update(dict.fromkeys(o["fwd"], FWD))
         tracked.update(dict.fromkeys(o["rev"], REV))
@@ -458,7 +437,7 @@ def _compact(v: Any) -> Any:
     # maskmem_pos_enc is the same on every frame (a view of a constant): saved once apart
     if isinstance(v, dict) and "maskmem_pos_enc" in v:
         v = {**v, "maskmem_pos_enc": None if v["maskmem_pos_enc"] is None else True}
-    return _cpu(v)
+    return to_host(v)
 
 
 def frame_state(state: dict, obj_id: int, f: int, kinds: tuple[str, ...] = PROMPT_PIECES) -> bytes:
@@ -466,44 +445,24 @@ def frame_state(state: dict, obj_id: int, f: int, kinds: tuple[str, ...] = PROMP
 
     The default kinds are what a prompt makes; ``("non_cond",)`` is a tracked frame's memory.
     """
-    import io
-
-    import torch
-
     idx = obj_idx(state, obj_id)
     if idx is None:
         return b""
     pieces = _pieces(state, idx)
     saved = {k: _compact(pieces[k][f]) for k in kinds if f in pieces[k]}
-    if not saved:
-        return b""
-    buf = io.BytesIO()
-    torch.save(saved, buf)
-    return buf.getvalue()
+    return to_bytes(saved) if saved else b""
 
 
 def constants(state: dict) -> bytes:
     """sam2's per-video constants (the memory position encoding) as bytes; b"" if none yet."""
-    import io
-
-    import torch
-
     c = state["constants"].get("maskmem_pos_enc")
-    if c is None:
-        return b""
-    buf = io.BytesIO()
-    torch.save([x.detach().cpu() for x in c], buf)
-    return buf.getvalue()
+    return b"" if c is None else to_bytes(to_host(c))
 
 
 def put_constants(state: dict, data: bytes) -> None:
     """Put back what :func:`constants` saved."""
-    import io
-
-    import torch
-
     if data and "maskmem_pos_enc" not in state["constants"]:
-        enc = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        enc = from_bytes(data)
         state["constants"]["maskmem_pos_enc"] = [x.to(state["device"]) for x in enc]
 
 
@@ -520,13 +479,9 @@ def object_order(state: dict) -> list[int]:
 
 def put_frame_state(predictor: Any, state: dict, obj_id: int, f: int, data: bytes) -> None:
     """Put back what :func:`frame_state` saved for an object on a frame."""
-    import io
-
-    import torch
-
     if not data:
         return
-    saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    saved = from_bytes(data)
     idx = predictor._obj_id_to_idx(state, int(obj_id))
     pieces = _pieces(state, idx)
     dev, store_dev = state["device"], state["storage_device"]
@@ -536,7 +491,7 @@ def put_frame_state(predictor: Any, state: dict, obj_id: int, f: int, data: byte
             if enc is None:
                 raise ValueError("the memory position encoding is missing from the journal")
             v["maskmem_pos_enc"] = [x.expand(1, -1, -1, -1) for x in enc]
-        v = _to(v, dev if k in ("points", "mask") else store_dev)
+        v = to_device(v, dev if k in ("points", "mask") else store_dev)
         if isinstance(v, dict):  # sam2 keeps these two on the device even when offloading
             for key in ("obj_ptr", "object_score_logits"):
                 if v.get(key) is not None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from ..base.download import CACHE_ENV, cache_dir, fetch, part_path
 from ..base.errors import CheckpointError, ModelError
+from . import hf_hub
+from .hf_hub import HFSpec
 
 #: Environment variable naming the cache folder (checkpoints go to ``$SAM2NB_CACHE/checkpoints``).
 
@@ -172,10 +174,17 @@ def get_spec(variant: str | ModelSpec) -> ModelSpec:
         return MODELS["test"]
     if key in _SIZES:
         return MODELS[key if family == "sam2.1" else f"sam2_{key}"]
+    hf = ", ".join(hf_hub.HF_MODELS)
+    if hf_hub.is_hf_name(variant):
+        raise ModelError(
+            f"{variant!r} runs through transformers, not sam2: load it with "
+            f"sam2nb.load({hf_hub.get_hf_spec(variant).name!r}) (its spec: "
+            "sam2nb.model.hf_hub.get_hf_spec)."
+        )
     raise ModelError(
         f"Unknown model variant {variant!r}. Use one of: {', '.join(MODELS)} "
         "(SAM 2.1 by default; prefix 'sam2_' for the July 2024 SAM 2 checkpoints; "
-        "'test' is the untrained test model)."
+        f"'test' is the untrained test model); through transformers (the hf extra): {hf}."
     )
 
 
@@ -196,11 +205,16 @@ def checkpoint_path(variant: str | ModelSpec, cache: str | os.PathLike | None = 
 
 @dataclass(frozen=True)
 class CachedModel:
-    """A row of :func:`list_models`: a spec and the state of its checkpoint in the cache."""
+    """A row of :func:`list_models`: a spec and the state of its checkpoint in the cache.
 
-    spec: ModelSpec
+    A transformers variant's row holds an :class:`~sam2nb.model.hf_hub.HFSpec` and its folder.
+    """
+
+    spec: ModelSpec | HFSpec
     path: Path | None
-    status: str  # "cached", "missing", "partial (N%)", "wrong size", "built in"
+    # "cached", "missing", "partial (N%)", "wrong size", "built in"; transformers variants also
+    # "needs hf extra" and "needs newer transformers"
+    status: str
 
     @property
     def name(self) -> str:
@@ -215,6 +229,8 @@ class CachedModel:
 
 def list_models(cache: str | os.PathLike | None = None) -> list[CachedModel]:
     """List every variant and whether its checkpoint is in the cache.
+
+    sam2's variants come first, then the transformers ones (:data:`hf_hub.HF_MODELS`).
 
     Example:
         >>> rows = list_models("/nonexistent")
@@ -237,21 +253,48 @@ def list_models(cache: str | os.PathLike | None = None) -> list[CachedModel]:
             rows.append(CachedModel(spec, path, f"partial ({pct}%)"))
         else:
             rows.append(CachedModel(spec, path, "missing"))
+    for hspec in hf_hub.HF_MODELS.values():
+        rows.append(CachedModel(hspec, *hf_hub.status(hspec, cache)))
     return rows
 
 
+def _mb(mb: int | None) -> str:
+    if mb is None:
+        return "-"
+    return f"{mb} MB" if mb < 1000 else f"{mb / 1000:.1f} GB"
+
+
 def format_models(cache: str | os.PathLike | None = None) -> str:
-    """Render :func:`list_models` as a text table (what ``sam2nb models`` prints)."""
-    lines = [f"{'variant':<16}{'model':<14}{'params':>8}{'size':>9}  status   path"]
+    """Render :func:`list_models` as a text table (what ``sam2nb models`` prints).
+
+    Columns: variant, model, parameters, download size, licence, source, status, path.
+    """
+    lines = [
+        f"{'variant':<16}{'model':<18}{'params':>7}{'size':>9}  {'licence':<13}{'source':<36}"
+        f"{'status':<25}path"
+    ]
     for row in list_models(cache):
         s = row.spec
-        model = "test (256px)" if s.untrained else f"{s.family} {s.size}"
-        size = "-" if s.untrained else f"{s.approx_mb} MB"
+        if isinstance(s, HFSpec):
+            model, size, source = s.model, _mb(s.download_mb), s.source
+            licence = s.licence
+        else:
+            model = "test (256px)" if s.untrained else f"{s.family} {s.size}"
+            size = "-" if s.untrained else _mb(s.approx_mb)
+            source = "built in" if s.url is None else s.url.split("/")[2]
+            licence = "Apache-2.0"
+        params = "?" if s.params_m is None else f"{s.params_m:.1f}M"
         where = "" if row.path is None else str(row.path)
         lines.append(
-            f"{s.name:<16}{model:<16}{s.params_m:>7.1f}M{size:>9}  {row.status:<8} {where}"
+            f"{s.name:<16}{model:<18}{params:>7}{size:>9}  {licence:<13}{source:<36}"
+            f"{row.status:<25}{where}"
         )
     lines.append(f"cache folder: {cache_dir(cache)} (set ${CACHE_ENV} or pass --cache to change)")
+    gated = ", ".join(n for n, h in hf_hub.HF_MODELS.items() if h.gated)
+    lines.append(
+        f"gated ({gated}): accept the licence on the model's Hugging Face page, then "
+        "`export HF_TOKEN=...` or `hf auth login`."
+    )
     return "\n".join(lines)
 
 

@@ -273,10 +273,16 @@ def load(
 
     Args:
         variant: ``"tiny"``, ``"small"``, ``"base_plus"``, ``"large"`` (SAM 2.1), the same with a
-            ``"sam2_"`` prefix (SAM 2), or ``"test"`` (untrained, 256 px, runs on any CPU);
-            through transformers (the ``hf`` extra): ``"test@hf"``, ``"edgetam-test"``,
-            ``"sam3-test"`` (untrained test variants, see :mod:`sam2nb.model.hf_models`).
-        checkpoint: a checkpoint file to use instead of the cached one.
+            ``"sam2_"`` prefix (SAM 2), or ``"test"`` (untrained, 256 px, runs on any CPU).
+            Through transformers (the ``hf`` extra; see :mod:`sam2nb.model.hf_models`):
+            ``"tiny@hf"``, ``"small@hf"``, ``"base_plus@hf"``, ``"large@hf"`` (SAM 2.1 in
+            ``Sam2VideoModel``), ``"edgetam"`` (EdgeTAM), ``"sam3"`` (the SAM 3 tracker; gated:
+            accept its licence on the Hub and give a token) and ``"sam3.1"`` (gated; needs a
+            transformers that has ``Sam31TrackerVideoModel``), downloaded from the Hugging
+            Face Hub into the cache; and the untrained test variants ``"test@hf"``,
+            ``"edgetam-test"``, ``"sam3-test"``, built offline.
+        checkpoint: a checkpoint file to use instead of the cached one (for a transformers
+            variant: a folder with ``config.json`` and ``model.safetensors``).
         device: ``"cuda"``, ``"mps"`` or ``"cpu"``; default cuda > mps > cpu.
         dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"``; default bf16 where the GPU supports it,
             fp16 on older CUDA GPUs, fp32 on the CPU.
@@ -292,8 +298,11 @@ def load(
         The engine (the same object for the same arguments).
 
     Raises:
-        CheckpointError: the checkpoint is missing and cannot be downloaded, or is corrupt. The
-            test model is never used in its place.
+        CheckpointError: the checkpoint is missing and cannot be downloaded, or is corrupt (a
+            transformers variant: the wrong size or sha256; gated without a token). The test
+            model is never used in its place.
+        ModelError: an unknown variant, or the transformers variant needs the ``hf`` extra or a
+            newer transformers.
 
     Example:
         >>> engine = load("test", device="cpu")
@@ -302,18 +311,37 @@ def load(
     """
     global _CURRENT, _CURRENT_KEY
     devmod.huge_pages()  # before torch's first CPU allocation reads it
-    if isinstance(variant, str) and variant in hf_models.HF_TEST_VARIANTS:
-        key = (variant, None, str(devmod.resolve(device, dtype)), False, True)
+    from . import hf_hub
+
+    if hf_hub.is_hf_name(variant):  # through transformers: the same caching by key
+        hspec = hf_hub.get_hf_spec(variant)
+        resolved = str(devmod.resolve(device, dtype))
+        if hspec.untrained:  # the test variants' key, as before
+            hkey: tuple = (hspec.name, None, resolved, False, True)
+        else:
+            where = None
+            if not random_weights:
+                where = str(checkpoint) if checkpoint else str(hf_hub.hf_folder(hspec, cache))
+            hkey = (hspec.name, where, resolved, False, bool(random_weights))
         with _LOCK:
-            if _CURRENT is not None and _CURRENT_KEY == key and _CURRENT.loaded:
+            if _CURRENT is not None and _CURRENT_KEY == hkey and _CURRENT.loaded:
                 return _CURRENT
             weights = None
-            if variant == "test@hf":  # the test model's own weights, through transformers
+            if hspec.name == "test@hf":  # the test model's own weights, through transformers
                 weights = build_model(checkpoints.get_spec("test")).state_dict()
-            engine = hf_models.load_hf(variant, device, dtype, weights)
-            if _CURRENT is not None:
-                _CURRENT.unload()
-            _CURRENT, _CURRENT_KEY = engine, key
+
+            def free() -> None:  # the previous model's (GPU) memory, before the new one moves in
+                global _CURRENT, _CURRENT_KEY
+                if _CURRENT is not None:
+                    _CURRENT.unload()
+                    _CURRENT, _CURRENT_KEY = None, None
+
+            engine = hf_models.load_hf(
+                hspec.name, device, dtype, weights, cache=cache, checkpoint=checkpoint,
+                download=download, random_weights=random_weights, progress=progress,
+                before_move=free,
+            )  # fmt: skip
+            _CURRENT, _CURRENT_KEY = engine, hkey
             return engine
     spec = checkpoints.get_spec(variant)
     dev, dt = devmod.resolve(device, dtype)

@@ -2,6 +2,12 @@
 
 Needs the optional extra: ``pip install sam2nb[hf]`` (transformers and timm).
 
+Trained variants are downloaded from the Hugging Face Hub (:mod:`sam2nb.model.hf_hub`):
+``tiny@hf``, ``small@hf``, ``base_plus@hf``, ``large@hf`` (SAM 2.1 in ``Sam2VideoModel``),
+``edgetam`` (``EdgeTamVideoModel``), ``sam3`` (``Sam3TrackerVideoModel``, gated) and ``sam3.1``
+(gated; needs a transformers newer than 5.25). With ``random_weights=True`` they are built at
+full size with seeded random weights and nothing is downloaded (valid for timing only).
+
 Test variants are built offline from small configs with seeded random weights and are labelled
 untrained like the test model:
 
@@ -19,14 +25,20 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..base.errors import ModelError
+from ..base.errors import CheckpointError, ModelError
 from . import device as devmod
+from . import hf_hub
 
 HF_TEST_VARIANTS = ("test@hf", "edgetam-test", "sam3-test")
+#: The trained variants (downloaded from the Hub): see :mod:`sam2nb.model.hf_hub`.
+HF_TRAINED = tuple(n for n, s in hf_hub.HF_MODELS.items() if not s.untrained)
 VISIBLE = 10.0  # added to the object-score bias of the small test variants: their masks show
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # sam2nb's frames are normalised so
 
@@ -128,14 +140,48 @@ def _small(**extra: Any) -> dict:
                 memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64, **extra)  # fmt: skip
 
 
-def sam2_config(image_size: int = 1024) -> Any:
-    """``Sam2VideoConfig`` of SAM 2.1-tiny at ``image_size`` (the test model: 256)."""
+# SAM 2.1's Hiera sizes (sam2's configs/sam2.1/*.yaml, as transformers' conversion script sets
+# them): hidden size, heads, blocks per stage, global-attention blocks, window sizes per stage,
+# window position-embedding background size; stage widths and heads double per stage.
+_HIERA = {
+    "tiny": (96, 1, [1, 2, 7, 2], [5, 7, 9], [8, 4, 14, 7], [7, 7]),
+    "small": (96, 1, [1, 2, 11, 2], [7, 10, 13], [8, 4, 14, 7], [7, 7]),
+    "base_plus": (112, 2, [2, 3, 16, 3], [12, 16, 20], [8, 4, 14, 7], [14, 14]),
+    "large": (144, 2, [2, 6, 36, 4], [23, 33, 43], [8, 4, 16, 8], [7, 7]),
+}
+
+
+def sam2_config(image_size: int = 1024, size: str = "tiny") -> Any:
+    """``Sam2VideoConfig`` of SAM 2.1 at ``image_size`` (the test model: tiny at 256).
+
+    Args:
+        image_size: the input size in pixels (a multiple of 64).
+        size: ``"tiny"``, ``"small"``, ``"base_plus"`` or ``"large"``.
+
+    Example:
+        >>> sam2_config(1024, "large").vision_config.backbone_channel_list  # doctest: +SKIP
+        [1152, 576, 288, 144]
+    """
     import transformers as T
 
+    if size not in _HIERA:
+        raise ModelError(f"Unknown SAM 2.1 size {size!r}: one of {', '.join(_HIERA)}.")
+    hidden, heads, blocks, glob, windows, bkg = _HIERA[size]
     g, feats = _sizes(image_size)
+    hiera = T.Sam2HieraDetConfig(
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        blocks_per_stage=blocks,
+        global_attention_blocks=glob,
+        window_size_per_stage=windows,
+        window_positional_embedding_background_size=bkg,
+        embed_dim_per_stage=[hidden * 2**i for i in range(4)],
+        num_attention_heads_per_stage=[heads * 2**i for i in range(4)],
+    )
     return T.Sam2VideoConfig(
         vision_config=T.Sam2VisionConfig(
-            backbone_config=T.Sam2HieraDetConfig(), backbone_feature_sizes=feats
+            backbone_config=hiera, backbone_feature_sizes=feats,
+            backbone_channel_list=[hidden * 2**i for i in range(3, -1, -1)],
         ),
         prompt_encoder_config=T.Sam2VideoPromptEncoderConfig(image_size=image_size),
         mask_decoder_config=T.Sam2VideoMaskDecoderConfig(),
@@ -311,28 +357,114 @@ def _hf() -> Any:
 
 
 def load_hf(
-    name: str, device: str | None = None, dtype: Any = None, sam2_weights: dict | None = None
+    name: str,
+    device: str | None = None,
+    dtype: Any = None,
+    sam2_weights: dict | None = None,
+    *,
+    cache: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    download: bool = True,
+    random_weights: bool = False,
+    progress: bool = True,
+    before_move: Callable[[], None] | None = None,
 ) -> HFEngine:
-    """Build a transformers test variant offline (``test@hf``, ``edgetam-test``, ``sam3-test``).
+    """Build a transformers tracker: a test variant offline, or a trained one from the Hub.
 
-    ``sam2_weights``: for ``test@hf``, the test model's weights (sam2's names), converted here.
+    Args:
+        name: a test variant (``test@hf``, ``edgetam-test``, ``sam3-test``) or a trained one
+            (``tiny@hf`` ... ``large@hf``, ``edgetam``, ``sam3``, ``sam3.1``; see
+            :data:`~sam2nb.model.hf_hub.HF_MODELS`).
+        device: ``"cuda"``, ``"mps"`` or ``"cpu"`` (default: the best there is).
+        dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+        sam2_weights: for ``test@hf``, the test model's weights (sam2's names), converted here.
+        cache: the cache folder the trained variants are downloaded to.
+        checkpoint: a folder with ``config.json`` and ``model.safetensors`` to load instead of
+            the cached download (your own fine-tune; no size or hash check).
+        download: download a trained variant that is not cached.
+        random_weights: a trained variant's full-size model with seeded random weights, nothing
+            downloaded (valid for timing only; labelled untrained).
+        progress: show download progress.
+        before_move: called once the model is built, before it moves to the device (the
+            caller frees the previous model's memory there).
 
     Raises:
-        ModelError: an unknown name, or transformers not installed (says how to install it).
+        ModelError: an unknown name, transformers not installed (says how to install it), or
+            too old for the variant (says which is needed).
+        CheckpointError: the download failed, or a file does not match its size or sha256.
+
+    Example:
+        >>> eng = load_hf("edgetam", random_weights=True)  # doctest: +SKIP
+        >>> eng.untrained, eng.image_size  # doctest: +SKIP
+        (True, 1024)
     """
     import torch
 
-    T = _hf()
-    if name not in HF_TEST_VARIANTS:
-        raise ModelError(f"Unknown transformers variant {name!r}: one of {HF_TEST_VARIANTS}.")
+    spec = hf_hub.get_hf_spec(name)
+    name = spec.name
+    if spec.untrained:
+        _hf()
+    cls = hf_hub.model_class(spec)  # before any download: sam3.1 needs a newer transformers
     dev, dt = devmod.resolve(device, dtype)
+    untrained = spec.untrained or random_weights
+    if spec.untrained:
+        model = _test_model(name, cls, sam2_weights)
+    elif random_weights:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = cls(full_config(spec))
+            with torch.no_grad():  # random weights score every object absent: no masks
+                model.mask_decoder.pred_obj_score_head.proj_out.bias += VISIBLE
+    else:
+        model = _pretrained(spec, cls, cache, checkpoint, download, progress)
+    size = int(getattr(model.config, "image_size", spec.image_size))  # a fine-tune's own size
+    processor = _processor(spec.kind, size)
+    if spec.untrained:
+        label = (
+            f"{name.upper()} (untrained, random weights, {size} px, transformers): "
+            "masks are meaningless"
+        )
+    elif untrained:
+        label = (
+            f"{spec.label} with RANDOM WEIGHTS (untrained, {size} px): valid for timing only, "
+            "masks are meaningless"
+        )
+    else:
+        label = spec.label
+    if before_move is not None:
+        before_move()
+    where = None if untrained else model.name_or_path
+    return HFEngine(name, label, untrained, dev, dt, size, model.to(dev).eval(), processor,
+                    _renorm(processor), checkpoint=where)  # fmt: skip
+
+
+def full_config(spec: hf_hub.HFSpec) -> Any:
+    """The full-size config of a trained variant (for ``random_weights=True``).
+
+    Raises:
+        ModelError: no config is known here for the variant (``sam3.1``).
+    """
+    if spec.kind == "sam2" and spec.size is not None:
+        return sam2_config(spec.image_size, spec.size)
+    if spec.kind == "edgetam":
+        return edgetam_config(spec.image_size)
+    if spec.name == "sam3":
+        return sam3_config()
+    raise ModelError(
+        f"{spec.name} has no full-size config here: random_weights=True works for "
+        f"{', '.join(n for n, s in hf_hub.HF_MODELS.items() if s.repo and s.name != spec.name)}."
+    )
+
+
+def _test_model(name: str, cls: Any, sam2_weights: dict | None) -> Any:
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         if name == "test@hf":
-            size, kind = 256, "sam2"
             if sam2_weights is None:
                 raise ModelError("test@hf is the test model's weights: pass sam2_weights.")
-            model = T.Sam2VideoModel(sam2_config(size))
+            model = cls(sam2_config(256))
             missing, unexpected = model.load_state_dict(sam2_to_hf(sam2_weights), strict=False)
             if missing or unexpected:
                 raise ModelError(
@@ -340,19 +472,54 @@ def load_hf(
                     f"({len(missing)} missing, {len(unexpected)} unexpected, e.g. "
                     f"{(missing or unexpected)[:3]}): this transformers is not supported."
                 )
-        elif name == "edgetam-test":
-            size, kind = 128, "edgetam"
-            model = T.EdgeTamVideoModel(edgetam_config(size, tiny=True))
-        else:
-            size, kind = 112, "sam3"
-            model = T.Sam3TrackerVideoModel(sam3_config(tiny=True))
-        if name != "test@hf":  # (random weights score every object absent: masks would be empty)
-            with torch.no_grad():
-                model.mask_decoder.pred_obj_score_head.proj_out.bias += VISIBLE
-    processor = _processor(kind, size)
-    label = (
-        f"{name.upper()} (untrained, random weights, {size} px, transformers): "
-        "masks are meaningless"
-    )
-    return HFEngine(name, label, True, dev, dt, size, model.to(dev).eval(), processor,
-                    _renorm(processor))  # fmt: skip
+            return model
+        model = cls(edgetam_config(128, tiny=True) if name == "edgetam-test" else sam3_config(True))
+        with torch.no_grad():  # (random weights score every object absent: masks would be empty)
+            model.mask_decoder.pred_obj_score_head.proj_out.bias += VISIBLE
+        return model
+
+
+def _pretrained(
+    spec: hf_hub.HFSpec,
+    cls: Any,
+    cache: str | os.PathLike | None,
+    checkpoint: str | os.PathLike | None,
+    download: bool,
+    progress: bool,
+) -> Any:
+    """The trained model from its (downloaded, size- and hash-checked) folder."""
+    if checkpoint is not None:
+        folder = Path(checkpoint).expanduser()
+        missing = [f for f in spec.files if not (folder / f).is_file()]
+        if missing:
+            raise CheckpointError(
+                f"{folder} lacks {', '.join(missing)}: a {spec.name} checkpoint folder holds "
+                f"{' and '.join(spec.files)} (what save_pretrained writes)."
+            )
+    else:
+        folder = hf_hub.hf_folder(spec, cache)
+        whole = all((folder / f).is_file() for f in spec.files)
+        if not whole and download:
+            hf_hub.download_hf(spec, cache, progress=progress)
+        elif not whole:
+            raise CheckpointError(
+                f"{spec.name} is not downloaded (no {' and '.join(spec.files)} in {folder}). Run "
+                f"`sam2nb download {spec.name}`, or pass download=True."
+            )
+        hf_hub.verify_folder(spec, folder)  # size always; sha256 unless already stamped
+    try:
+        model, info = cls.from_pretrained(
+            folder, trust_remote_code=False, use_safetensors=True, output_loading_info=True
+        )
+    except Exception as exc:  # a config or file transformers cannot read: one clear message
+        raise CheckpointError(
+            f"transformers could not load {spec.name} from {folder} ({type(exc).__name__}: "
+            f"{exc}). Delete the folder and run `sam2nb download {spec.name}`."
+        ) from None
+    if info.get("missing_keys") or info.get("mismatched_keys"):
+        bad = list(info.get("missing_keys") or info.get("mismatched_keys"))[:3]
+        raise CheckpointError(
+            f"The checkpoint in {folder} does not fit {spec.cls} ({bad} ... missing or of "
+            f"another shape): it is not a {spec.name} checkpoint."
+        )
+    return model

@@ -31,7 +31,16 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .tracker import Prompted, Step, inference, same_objects
+from .tracker import (
+    Prompted,
+    Step,
+    from_bytes,
+    inference,
+    same_objects,
+    to_bytes,
+    to_device,
+    to_host,
+)
 
 LOGIT_CLAMP = 32.0  # Meta clamps the previous mask logits it feeds back with new clicks
 
@@ -469,3 +478,66 @@ class HFTracker:
             for k in [k for k in non if abs(k - frame_idx) > self.window]:
                 if not any(abs(k - a) <= self.window for a in anchors):
                     del non[k]
+
+    # -- resume ----------------------------------------------------------------------------
+    def _pieces(self, i: int) -> dict[str, dict]:
+        s, d = self.session, self._outputs(i)
+        return {
+            "points": s.point_inputs_per_obj[i],
+            "mask": s.mask_inputs_per_obj[i],
+            "cond": d["cond_frame_outputs"],
+            "non_cond": d["non_cond_frame_outputs"],
+        }
+
+    def frame_state(self, obj_id: int, frame_idx: int, memory: bool = False) -> bytes:
+        """The object's prompts and output on a frame (``memory``: its tracked output) as bytes.
+
+        The memory position encoding, the same on every frame, is saved once by
+        :meth:`constants`; b"" when the frame holds nothing.
+        """
+        i = self.idx(obj_id)
+        if i is None:
+            return b""
+        pieces = self._pieces(i)
+        kinds = ("non_cond",) if memory else ("points", "mask", "cond")
+        saved = {k: self._portable(pieces[k][frame_idx]) for k in kinds if frame_idx in pieces[k]}
+        return to_bytes(saved) if saved else b""
+
+    def _portable(self, value: Any) -> Any:
+        if isinstance(value, dict) and "maskmem_pos_enc" in value:
+            pe = value["maskmem_pos_enc"]
+            value = {**value, "maskmem_pos_enc": True if pe is self._pos_enc else pe}
+        return to_host(value)
+
+    def constants(self) -> bytes:
+        """The memory position encoding every frame shares (b"" before the first memory)."""
+        return b"" if self._pos_enc is None else to_bytes(self._pos_enc)
+
+    def put_objects(self, obj_ids: list[int]) -> None:
+        """Register objects in this order."""
+        for o in obj_ids:
+            self.session.obj_id_to_idx(int(o))
+
+    def put_constants(self, data: bytes) -> None:
+        """Take back :meth:`constants`."""
+        if data and self._pos_enc is None:
+            self._pos_enc = from_bytes(data).to(self.engine.device)
+
+    def put_frame_state(self, obj_id: int, frame_idx: int, data: bytes) -> None:
+        """Take back :meth:`frame_state`."""
+        if not data:
+            return
+        pieces = self._pieces(self.session.obj_id_to_idx(int(obj_id)))
+        for k, v in from_bytes(data).items():
+            if isinstance(v, dict) and v.get("maskmem_pos_enc") is True:
+                if self._pos_enc is None:
+                    raise ValueError("the memory position encoding is missing from the journal")
+                v["maskmem_pos_enc"] = self._pos_enc
+            pieces[k][frame_idx] = to_device(v, self.engine.device)
+
+    def set_tracked(self, obj_id: int, frames: dict[int, bool]) -> None:
+        """Take back which frames the object was tracked on, and which way."""
+        i = self.idx(obj_id)
+        if i is not None:
+            marks = self.session.frames_tracked_per_obj[i]
+            marks.update({int(f): {"reverse": bool(r)} for f, r in frames.items()})

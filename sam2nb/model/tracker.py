@@ -239,3 +239,61 @@ def same_objects(a: Any, b: Any) -> bool:
     if a is None or isinstance(a, (bool, int)):
         return type(a) is type(b) and a == b
     return a is b
+
+
+# -- state as bytes (for the journal) --------------------------------------------------------
+def to_host(x: Any) -> Any:
+    """Tensors inside dicts and lists, detached and copied to the host.
+
+    Example:
+        >>> import torch
+        >>> to_host({"a": [torch.ones(1)]})["a"][0].device.type
+        'cpu'
+    """
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, dict):
+        return {k: to_host(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_host(v) for v in x]
+    return x
+
+
+def to_device(x: Any, device: Any) -> Any:
+    """Tensors inside dicts and lists, moved to ``device``."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    if isinstance(x, list):
+        return [to_device(v, device) for v in x]
+    return x
+
+
+def to_bytes(value: Any) -> bytes:
+    """``torch.save`` into bytes (tensors, dicts, lists and plain values)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(value, buf)
+    return buf.getvalue()
+
+
+def from_bytes(data: bytes) -> Any:
+    """What :func:`to_bytes` saved, on the host (``weights_only``: no code is run).
+
+    Example:
+        >>> from_bytes(to_bytes({"x": 1}))
+        {'x': 1}
+    """
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

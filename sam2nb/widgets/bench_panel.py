@@ -21,14 +21,17 @@ import ipywidgets as W
 from ..base.jobs import Job
 from ..bench.report import BenchReport
 from ..bench.run import benchmark
-from ..model.checkpoints import get_spec
+from ..model.names import canonical
 from .background import WidgetJob
 
 # the results table keeps its columns (a narrow window scrolls it sideways); the card's lines
 # wrap between words, never inside one (JupyterLab's output style breaks anywhere)
 TABLE_CSS = "white-space: pre; overflow-x: auto; word-break: normal; overflow-wrap: normal"
 CARD_CSS = "white-space: pre-wrap; word-break: normal; overflow-wrap: break-word"
-VARIANTS = ("test", "tiny", "small", "base_plus", "large")
+VARIANTS = (  # sam2's, then transformers' (timed against transformers' own loop)
+    "test", "tiny", "small", "base_plus", "large",
+    "edgetam-test", "tiny@hf", "edgetam", "sam3",
+)  # fmt: skip
 DTYPES = ("default", "bf16", "fp16", "fp32")
 
 
@@ -96,13 +99,12 @@ class BenchmarkPanel:
             gpu = torch.cuda.is_available() and device in (None, "cuda")
             variants = ("tiny", "small", "base_plus", "large") if gpu else ("test",)
         variants = (variants,) if isinstance(variants, str) else tuple(variants)
-        for v in variants:
-            get_spec(v)
+        variants = tuple(canonical(v) for v in variants)
         self.video, self.device, self.csv, self.threaded = video, device, csv, threaded
         self.report: BenchReport | None = None
         self.errors: list[str] = []
         self._job: Job | None = None  # the run going on (or the last one)
-        self.variants = W.SelectMultiple(options=VARIANTS, value=variants, rows=5,
+        self.variants = W.SelectMultiple(options=VARIANTS, value=variants, rows=6,
                                          description="variants")  # fmt: skip
         self.dtypes = W.SelectMultiple(options=DTYPES, value=("default",), rows=4,
                                        description="precision")  # fmt: skip

@@ -23,6 +23,7 @@ from ..base.colors import mask_colors
 from ..base.jobs import Job
 from ..image.everything import AutoMasks, segment_everything
 from ..media.overlay import MaskLayer
+from ..model.names import cannot, video_only
 from .background import WidgetJob
 from .layout import row
 
@@ -198,6 +199,9 @@ class MaskPicker:
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="160px", display="none"))
         self.info = W.Label()
         self.info.add_class("sam2nb-picker-info")
+        if video_only(getattr(engine, "name", "")):  # transformers' trackers: no image predictor
+            self.run_btn.disabled = True
+            self.run_btn.tooltip = self.info.value = cannot(engine.name, "segment everything")
         slider = {"continuous_update": False, "style": {"description_width": "auto"}}
         self.min_area = W.IntText(value=0, description="min area (px)", layout=W.Layout(
             width="170px"), style={"description_width": "auto"})  # fmt: skip

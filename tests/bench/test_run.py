@@ -218,6 +218,23 @@ def test_both_sides_measured_interleaved_and_saved(bedroom, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_transformers_tracker_is_timed_against_transformers_own_loop(bedroom):
+    pytest.importorskip("transformers")
+    with pytest.raises(BenchError, match="compile=True is sam2's"):
+        s2.benchmark("edgetam-test", compile=True, device="cpu", video=bedroom, progress=False)
+    report = s2.benchmark("edgetam-test", objects=[2], video=bedroom, frames=10, device="cpu",
+                          progress=False)  # fmt: skip
+    assert [r.side for r in report.rows] == ["official", "sam2nb"]
+    official, ours = report.rows
+    assert "transformers' own loop" in official.note and "transformers" not in ours.note
+    for r in report.rows:
+        assert r.variant == "edgetam-test" and r.weights == "untrained test model"
+        assert r.timed_frames >= 10 and r.objects == 2 and r.image_size == 128
+        assert 0 < r.click_ms and 0 < r.encoder_ms and 0 < r.frame_ms and 0 < r.first_mask_s
+    assert "UNTRAINED" in report.table()
+
+
+@pytest.mark.slow
 def test_stop_keeps_what_was_measured(bedroom, tmp_path):
     stop = threading.Event()
     path = tmp_path / "b.csv"

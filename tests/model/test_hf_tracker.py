@@ -118,14 +118,21 @@ def test_bounded_memory_keeps_the_state_flat_with_each(name, bedroom):
     sess.close()
 
 
-def test_a_folder_says_how_to_go_on_without_resume_and_replay_does(bedroom, tmp_path):
+def test_a_folder_reopens_where_it_stopped_and_replays(bedroom, tmp_path):
     sess = _session("edgetam-test", bedroom, end=6, folder=tmp_path / "s")
     sess.add_object()
     sess.add_points(0, 1, [(450, 200)], [1])
-    sess.run(progress=False)
-    want = {f: sess.masks(f)[1] for f in range(6)}
+    sess.run(max_frames=2, progress=False)
     sess.close()
-    with pytest.raises(s2.SessionError, match=r"cannot go on where it stopped.*replay"):
-        s2.open_session(tmp_path / "s")
-    again = s2.replay(tmp_path / "s", engine=s2.load("edgetam-test"), progress=False)
+    ref = _session("edgetam-test", bedroom, end=6)
+    ref.add_object()
+    ref.add_points(0, 1, [(450, 200)], [1])
+    ref.run(progress=False)
+    want = {f: ref.masks(f)[1] for f in range(6)}
+    again = s2.open_session(tmp_path / "s")
+    assert again.resumed.startswith("1 object, 1 prompt, 3 frames tracked")
+    again.run(progress=False)  # goes on from frame 3 with the model's memory from the folder
     assert all(np.array_equal(again.masks(f)[1], want[f]) for f in range(6))
+    again.close()
+    other = s2.replay(tmp_path / "s", engine=s2.load("edgetam-test"), progress=False)
+    assert all(np.array_equal(other.masks(f)[1], want[f]) for f in range(6))

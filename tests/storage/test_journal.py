@@ -71,7 +71,8 @@ if mode == "resume":  # a restarted kernel: resume the folder, track on from fra
     for fr in s.propagate(int(arg), max_frames={track}, progress=False):
         say("F", fr.frame_idx)
 else:
-    s = s2.Session(s2.open_video(video, end={end}), s2.load("test"), folder=folder)
+    model = os.environ.get("SAM2NB_KERNEL_MODEL", "test")
+    s = s2.Session(s2.open_video(video, end={end}), s2.load(model), folder=folder)
     say("OPEN")
     for i, call in enumerate(CALLS):
         exec(call)
@@ -112,13 +113,16 @@ def _kernel(tmp_path: Path) -> Path:
     return script
 
 
-def _run_and_kill(tmp_path: Path, args: list, until, timeout: float = 900) -> list[str]:
-    """Run the kernel (``video folder mode ncalls arg``); SIGKILL it as soon as
+def _run_and_kill(
+    tmp_path: Path, args: list, until, timeout: float = 900, model: str = "test"
+) -> list[str]:
+    """Run the kernel (``video folder mode ncalls arg``) on ``model``; SIGKILL it as soon as
     ``until(lines)``; return every line it printed."""
     root = Path(s2.__file__).resolve().parent.parent
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        "SAM2NB_KERNEL_MODEL": model,
     }
     err_path = tmp_path / f"kernel-{len(list(tmp_path.glob('kernel-*.err')))}.err"
     with open(err_path, "w") as err:
@@ -571,3 +575,36 @@ def test_a_session_on_a_shrunk_video_reopens_from_its_folder_alone(engine, bedro
     again = s2.open_session(tmp_path / "run")  # a restarted kernel names only the folder
     assert again.video.size == (320, 180) and again.results.frames() == [0]
     again.close()
+
+
+# -- transformers' trackers (last: s2.load of another model unloads `engine`) ----------
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["edgetam-test", "sam3-test"])
+def test_a_transformers_tracker_resumes_after_a_kill_as_if_never_stopped(
+    model, video, bedroom, tmp_path
+):
+    """Last in this file: loading another model unloads the module's test engine."""
+    pytest.importorskip("transformers")
+    ref_sess = s2.Session(video, s2.load(model))
+    try:
+        after = _run_calls(ref_sess, CALLS)
+        order = [fr.frame_idx for fr in ref_sess.propagate(max_frames=TRACK, progress=False)]
+        ref = Reference(*map(list, zip(*after, strict=True)), _records(ref_sess), order)
+    finally:
+        ref_sess.close()
+    folder = tmp_path / "run"
+    lines = _run_and_kill(
+        tmp_path, [bedroom, folder, "track", len(CALLS), "-"],
+        lambda ls: len(_frames_reported(ls)) >= 18, model=model,
+    )  # fmt: skip
+    loaded = _load(folder)
+    try:
+        _report(f"{model} after 18 frames", lines, loaded)
+        assert loaded.engine.name == model
+        assert _check_prompts(loaded, ref, len(CALLS)) == len(CALLS)
+        last = _check_frames(loaded, ref, _frames_reported(lines))
+        # the model's memory of the last frames came back from the journal: nothing is
+        # tracked again, and the next frames are the uninterrupted run's
+        _track_on(loaded, ref, last + 1, go_on=True)
+    finally:
+        loaded.close()
