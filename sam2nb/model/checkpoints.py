@@ -285,6 +285,8 @@ def format_models(cache: str | os.PathLike | None = None) -> str:
             licence = "Apache-2.0"
         params = "?" if s.params_m is None else f"{s.params_m:.1f}M"
         where = "" if row.path is None else str(row.path)
+        if s.untrained:  # the test models: random weights, whatever the library
+            source = "built in: UNTRAINED"
         lines.append(
             f"{s.name:<16}{model:<18}{params:>7}{size:>9}  {licence:<13}{source:<36}"
             f"{row.status:<25}{where}"

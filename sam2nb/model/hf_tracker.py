@@ -72,7 +72,7 @@ class FrameView(Mapping):
         if self.renorm is not None:
             scale, shift = self.renorm
             x = x * scale.to(x.device) + shift.to(x.device)
-        return x.to(self.dtype)
+        return x.to(self.dtype).contiguous()  # (a channels-last view convolves ~2x slower)
 
 
 class IouRecorder:
