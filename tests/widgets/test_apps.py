@@ -593,3 +593,22 @@ def test_notebook_01_counts_its_automatic_masks_in_words():
                     "POINTS_PER_SIDE": None, "image": None, "w": 10, "h": 10,
                     "print": lambda *_: None})  # fmt: skip
         assert titles == [want], (n, titles)
+
+
+def test_the_tracker_app_runs_a_transformers_tracker_and_says_what_it_cannot(bedroom, tmp_path):
+    """Last here: loading another model unloads the module's test engine."""
+    pytest.importorskip("transformers")
+    hf = s2.load("edgetam-test")
+    app = s2.VideoTracker(s2.open_video(bedroom, end=8), hf, folder=tmp_path / "run",
+                          threaded=False, max_width=320)  # fmt: skip
+    assert "UNTRAINED" in app.widget.children[0].value
+    mc = app.canvas.widget
+    mouse(mc, "mouse_down", 150.0, 67.0)  # display pixels: (450, 200) in the video
+    mouse(mc, "mouse_up", 150.0, 67.0)
+    app.propagate("forward")
+    assert app.wait(300) and app.errors == []
+    assert app.session.results.frames(1) == list(range(8))
+    picker = app.picker  # segment everything is sam2's: the button says so, in one line
+    assert picker.run_btn.disabled
+    assert picker.info.value.startswith("edgetam-test tracks videos only: segment everything")
+    app.scrubber.close()
