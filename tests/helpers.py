@@ -260,17 +260,9 @@ class FakeHub:
                     return
                 rng = self.headers.get("Range")
                 start = int(rng.split("=")[1].rstrip("-")) if rng else 0
-                body = data[start:]
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if outer.cut_at is not None and key.endswith(".safetensors"):
-                    body, outer.cut_at = body[: outer.cut_at - start], None
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body)
+                cut = outer.cut_at if key.endswith(".safetensors") else None
+                if send_from(self, data, start, cut):
+                    outer.cut_at = None
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
@@ -285,3 +277,19 @@ class FakeHub:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def send_from(handler, data: bytes, start: int, cut_at: int | None) -> bool:
+    """Answer a GET with ``data[start:]`` (206 for a range); cut it off at byte ``cut_at``
+    (then the connection is closed mid-body, as a network failure does). True if it was cut."""
+    body = data[start:]
+    handler.send_response(206 if start else 200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if cut_at is not None:
+        handler.wfile.write(body[: cut_at - start])
+        handler.wfile.flush()
+        handler.connection.shutdown(2)
+        return True
+    handler.wfile.write(body)
+    return False

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import send_from
 
 import sam2nb as s2
 from sam2nb.model import checkpoints as ck
@@ -97,17 +98,8 @@ class _Server:
                 rng = self.headers.get("Range")
                 outer.requests.append(rng)
                 start = int(rng.split("=")[1].rstrip("-")) if rng and outer.honor_range else 0
-                body = outer.payload[start:]
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if outer.cut_at is not None:
-                    body, outer.cut_at = body[: outer.cut_at - start], None
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body)
+                if send_from(self, outer.payload, start, outer.cut_at):
+                    outer.cut_at = None
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}/sam2.1_hiera_tiny.pt"
