@@ -457,3 +457,22 @@ def test_the_batch_bar_keeps_its_counter_on_its_line(capsys):
     assert str(one).startswith("batch, 1 cpu worker: ")
     one.close()
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_a_manifest_names_a_transformers_tracker(clips, tmp_path):
+    """Last here: it loads another model than the other tests' test model."""
+    pytest.importorskip("transformers")
+    _, items = clips
+    rows = [{"video": items[0].video, "prompts": items[0].prompts, "model": "EdgeTAM-test"}]
+    mf = tmp_path / "hf.json"
+    mf.write_text(json.dumps({"items": rows}))
+    (item,) = s2.read_manifest(mf)
+    assert item.model == "EdgeTAM-test"
+    st = s2.run_item(item, tmp_path / "out")
+    assert st["state"] == "done", st
+    assert len(list((tmp_path / "out" / item.id / "palette").glob("*.png"))) == FRAMES
+    bad = [{"video": items[0].video, "prompts": items[0].prompts, "model": "edgetamm"}]
+    mf.write_text(json.dumps({"items": bad}))
+    with pytest.raises(s2.BatchError, match="edgetamm.*edgetam"):
+        s2.read_manifest(mf)
