@@ -39,7 +39,7 @@ from typing import Any
 from ..base.errors import Sam2nbError
 from ..model import checkpoints as checkpoints
 from ..model import engine as modelmod
-from ..model import hf_hub, hf_models
+from ..model import hf_hub, hf_models, names
 from ..model.adapter import no_progress_bars, official_init_state, video_size
 from .report import BenchCurve, BenchReport, BenchRow, append_csv
 from .timing import (
@@ -254,20 +254,10 @@ def _free(device: Any) -> None:
 
 
 # -- the benchmark ------------------------------------------------------------------------------
-def _test_model(variant: str) -> bool:
-    """Whether a variant is one of the untrained test models (built in, no download)."""
-    if hf_hub.is_hf_name(variant):
-        return hf_hub.get_hf_spec(variant).untrained
-    return checkpoints.get_spec(variant).untrained
-
-
 def _check_variant(variant: str, compiles: list) -> None:
     """A typo, or a setting the model cannot run, fails before anything runs."""
-    if not hf_hub.is_hf_name(variant):
-        checkpoints.get_spec(variant)
-        return
-    hf_hub.get_hf_spec(variant)
-    if any(compiles):
+    names.canonical(variant)
+    if names.video_only(variant) and any(compiles):
         raise BenchError(
             f"compile=True is sam2's vos_optimized model: {variant} runs through transformers. "
             "Benchmark it with compile off (--compile off)."
@@ -405,7 +395,7 @@ def benchmark(
                         random_weights=random,
                     )  # fmt: skip
                     wlabel = (
-                        "untrained test model" if _test_model(variant)
+                        "untrained test model" if names.untrained(variant)
                         else "random (timing only)" if engine.untrained else "checkpoint"
                     )  # fmt: skip
                     enc = _encoder(engine, src[0])

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .tracker import from_bytes, to_bytes, to_device, to_host
+from .tracker import IouSink, from_bytes, iou_sink, to_bytes, to_device, to_host
 
 FWD, REV = {"reverse": False}, {"reverse": True}  # shared: sam2 only reads ["reverse"]
 PATCH_LOCK = threading.RLock()
@@ -131,41 +131,24 @@ def eager_prompts(model: Any) -> Iterator[None]:
                 getattr(model, name).forward = fwd
 
 
-class IouRecorder:
-    """Captures the predicted IoU of each tracking step (per thread, only while recording)."""
+def _install_iou(model: Any, sink: IouSink) -> None:
+    """Put the predicted IoU of each tracking step into ``sink``; guard the memory dtype."""
+    original = model._track_step
 
-    def __init__(self, model: Any):
-        self.local = threading.local()
-        original = model._track_step
+    def _track_step(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        if sink.active:
+            ious = out[1][2]  # (current_out, sam_outputs, ...); sam_outputs[2] = ious
+            sink.put(float(ious.float().max(dim=-1).values[0]))
+        return out
 
-        def _track_step(*args: Any, **kwargs: Any) -> Any:
-            out = original(*args, **kwargs)
-            sink = getattr(self.local, "sink", None)
-            if sink is not None:
-                ious = out[1][2]  # (current_out, sam_outputs, ...); sam_outputs[2] = ious
-                sink.append(float(ious.float().max(dim=-1).values[0]))
-            return out
-
-        model._track_step = _track_step
-
-    @contextlib.contextmanager
-    def recording(self) -> Iterator[list[float]]:
-        """Collect the IoUs of the steps run inside the block."""
-        self.local.sink = sink = []
-        try:
-            yield sink
-        finally:
-            self.local.sink = None
+    model._track_step = _track_step
+    model.memory_attention.register_forward_pre_hook(_match_memory_dtype, with_kwargs=True)
 
 
-def recorder(model: Any) -> IouRecorder:
+def recorder(model: Any) -> IouSink:
     """The model's IoU recorder (installed once per model, with the memory dtype guard)."""
-    rec = model.__dict__.get("_sam2nb_iou")
-    if rec is None:
-        rec = IouRecorder(model)
-        model.__dict__["_sam2nb_iou"] = rec
-        model.memory_attention.register_forward_pre_hook(_match_memory_dtype, with_kwargs=True)
-    return rec
+    return iou_sink(model, _install_iou)
 
 
 def _match_memory_dtype(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

@@ -32,10 +32,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .tracker import (
+    IouSink,
     Prompted,
     Step,
     from_bytes,
     inference,
+    iou_sink,
     same_objects,
     to_bytes,
     to_device,
@@ -75,53 +77,36 @@ class FrameView(Mapping):
         return x.to(self.dtype).contiguous()  # (a channels-last view convolves ~2x slower)
 
 
-class IouRecorder:
-    """The predicted IoU of the mask each decoder run chose (None for a mask prompt).
+def _install_iou(model: Any, sink: IouSink) -> None:
+    """Put the predicted IoU of the mask each decoder run chose into ``sink``.
 
-    transformers' outputs carry no IoU; the decoder's do. Installed once per model.
+    transformers' outputs carry no IoU; the decoder's do. A mask prompt puts None.
     """
+    forward, as_output = model._single_frame_forward, model._use_mask_as_output
+    flags = threading.local()
 
-    def __init__(self, model: Any):
-        self.local = threading.local()
-        forward, as_output = model._single_frame_forward, model._use_mask_as_output
+    def single_frame_forward(*a: Any, **kw: Any) -> Any:
+        out = forward(*a, **kw)
+        if sink.active and not getattr(flags, "mask", False):
+            sink.put(float(out.iou_scores.float().max(-1).values.flatten()[0]))
+        return out
 
-        def single_frame_forward(*a: Any, **kw: Any) -> Any:
-            out = forward(*a, **kw)
-            sink = getattr(self.local, "sink", None)
-            if sink is not None and not getattr(self.local, "mask", False):
-                sink.append(float(out.iou_scores.float().max(-1).values.flatten()[0]))
-            return out
-
-        def use_mask_as_output(*a: Any, **kw: Any) -> Any:
-            self.local.mask = True
-            try:
-                out = as_output(*a, **kw)
-            finally:
-                self.local.mask = False
-            sink = getattr(self.local, "sink", None)
-            if sink is not None:
-                sink.append(None)
-            return out
-
-        model._single_frame_forward = single_frame_forward
-        model._use_mask_as_output = use_mask_as_output
-
-    @contextlib.contextmanager
-    def recording(self) -> Iterator[list]:
-        """Collect the IoUs of the decoder runs inside the block."""
-        self.local.sink = sink = []
+    def use_mask_as_output(*a: Any, **kw: Any) -> Any:
+        flags.mask = True
         try:
-            yield sink
+            out = as_output(*a, **kw)
         finally:
-            self.local.sink = None
+            flags.mask = False
+        sink.put(None)
+        return out
+
+    model._single_frame_forward = single_frame_forward
+    model._use_mask_as_output = use_mask_as_output
 
 
-def recorder(model: Any) -> IouRecorder:
+def recorder(model: Any) -> IouSink:
     """The model's IoU recorder (installed on first use)."""
-    rec = model.__dict__.get("_sam2nb_iou")
-    if rec is None:
-        rec = model.__dict__["_sam2nb_iou"] = IouRecorder(model)
-    return rec
+    return iou_sink(model, _install_iou)
 
 
 class HFTracker:

@@ -22,7 +22,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -239,6 +240,56 @@ def same_objects(a: Any, b: Any) -> bool:
     if a is None or isinstance(a, (bool, int)):
         return type(a) is type(b) and a == b
     return a is b
+
+
+# -- the decoder's predicted IoU ---------------------------------------------------------------
+class IouSink:
+    """The predicted IoUs a model's decoder reports, collected per thread while recording.
+
+    Each adapter wraps its model's decoder step (see :func:`iou_sink`) to :meth:`put` the IoU
+    of the mask it chose; a tracker reads them with :meth:`recording`.
+
+    Example:
+        >>> sink = IouSink()
+        >>> with sink.recording() as ious:
+        ...     sink.put(0.9)
+        >>> sink.put(0.5)  # not recording: dropped
+        >>> ious
+        [0.9]
+    """
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    @property
+    def active(self) -> bool:
+        """Whether this thread is recording (compute an IoU only then)."""
+        return getattr(self.local, "sink", None) is not None
+
+    def put(self, value: float | None) -> None:
+        """Record one decoder run's IoU (None: a mask prompt, no IoU) if this thread records."""
+        sink = getattr(self.local, "sink", None)
+        if sink is not None:
+            sink.append(value)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list]:
+        """Collect the IoUs of the decoder runs inside the block."""
+        self.local.sink = sink = []
+        try:
+            yield sink
+        finally:
+            self.local.sink = None
+
+
+def iou_sink(model: Any, install: Callable[[Any, IouSink], None]) -> IouSink:
+    """The model's :class:`IouSink`, made and ``install(model, sink)`` run on first use only."""
+    sink = model.__dict__.get("_sam2nb_iou")
+    if sink is None:
+        sink = IouSink()
+        install(model, sink)
+        model.__dict__["_sam2nb_iou"] = sink
+    return sink
 
 
 # -- state as bytes (for the journal) --------------------------------------------------------
