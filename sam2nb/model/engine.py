@@ -329,17 +329,10 @@ def load(
             weights = None
             if hspec.name == "test@hf":  # the test model's own weights, through transformers
                 weights = build_model(checkpoints.get_spec("test")).state_dict()
-
-            def free() -> None:  # the previous model's (GPU) memory, before the new one moves in
-                global _CURRENT, _CURRENT_KEY
-                if _CURRENT is not None:
-                    _CURRENT.unload()
-                    _CURRENT, _CURRENT_KEY = None, None
-
             engine = hf_models.load_hf(
                 hspec.name, device, dtype, weights, cache=cache, checkpoint=checkpoint,
                 download=download, random_weights=random_weights, progress=progress,
-                before_move=free,
+                before_move=unload,  # the previous model's (GPU) memory, before this moves in
             )  # fmt: skip
             _CURRENT, _CURRENT_KEY = engine, hkey
             return engine
@@ -366,9 +359,7 @@ def load(
             state_dict = checkpoints.load_state_dict(ckpt, spec, check_size=checkpoint is None)
         model = build_model(spec, state_dict, device="cpu", compile=compile)
         del state_dict
-        if _CURRENT is not None:  # free the previous model's (GPU) memory before moving in
-            _CURRENT.unload()
-            _CURRENT, _CURRENT_KEY = None, None
+        unload()  # free the previous model's (GPU) memory before moving in
         if dev.type == "cpu":
             devmod.return_freed_memory()
             if not compile:
