@@ -315,6 +315,11 @@ def load(
 
     if hf_hub.is_hf_name(variant):  # through transformers: the same caching by key
         hspec = hf_hub.get_hf_spec(variant)
+        if compile:  # never silently eager
+            raise ModelError(
+                f"compile=True is sam2's vos_optimized model: {hspec.name} runs through "
+                "transformers. Leave compile out."
+            )
         resolved = str(devmod.resolve(device, dtype))
         if hspec.untrained:  # the test variants' key, as before
             hkey: tuple = (hspec.name, None, resolved, False, True)

@@ -275,3 +275,9 @@ def test_spare_a_core_leaves_one_to_the_browser_and_puts_it_back(device):
     assert torch.get_num_threads() == before
     want = max(1, before - 1) if device == "cpu" else before  # a GPU's clicks: nothing changes
     assert n == inside == want
+
+
+def test_compile_is_refused_for_a_transformers_tracker_never_ignored():
+    pytest.importorskip("transformers")
+    with pytest.raises(s2.ModelError, match="compile=True is sam2's.*edgetam-test"):
+        s2.load("edgetam-test", compile=True)
