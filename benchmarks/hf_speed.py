@@ -23,6 +23,7 @@ a CSV.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import statistics
@@ -44,42 +45,37 @@ CLICK = (450.0, 200.0)
 
 def _official(engine, clip: str, frames: int) -> tuple[float, list[float]]:
     """The library's own loop: seconds to the first mask, per-frame seconds."""
-    t0 = time.perf_counter()
-    if isinstance(engine, HFEngine):
-        from sam2nb.model.hf_reference import PlainLoop
+    with contextlib.ExitStack() as stack:
+        t0 = time.perf_counter()
+        if isinstance(engine, HFEngine):
+            from sam2nb.model.hf_reference import PlainLoop
 
-        loop = PlainLoop(engine, clip, limit=frames + 2)
-        loop.click(0, 1, [CLICK], [1])
-        first = time.perf_counter() - t0
-        steps = loop.propagate(0, frames)
-    else:
-        from sam2nb.model.adapter import no_progress_bars, official_init_state
+            loop = PlainLoop(engine, clip, limit=frames + 2)
+            loop.click(0, 1, [CLICK], [1])
+            first = time.perf_counter() - t0
+            steps = loop.propagate(0, frames)
+        else:
+            from sam2nb.model.adapter import no_progress_bars, official_init_state
 
-        p = engine.video_predictor
-        ctx = torch.inference_mode()
-        ctx.__enter__()
-        stack = [ctx, engine.autocast(), no_progress_bars()]
-        for c in stack[1:]:
-            c.__enter__()
-        state = official_init_state(p, clip)
-        _, _, m = p.add_new_points_or_box(state, 0, 1, points=[CLICK], labels=[1])
-        (m > 0).cpu()
-        first = time.perf_counter() - t0
+            for ctx in (torch.inference_mode(), engine.autocast(), no_progress_bars()):
+                stack.enter_context(ctx)
+            p = engine.video_predictor
+            state = official_init_state(p, clip)
+            _, _, m = p.add_new_points_or_box(state, 0, 1, points=[CLICK], labels=[1])
+            (m > 0).cpu()
+            first = time.perf_counter() - t0
 
-        def gen():
-            for fi, _, masks in p.propagate_in_video(state, 0, frames):
-                (masks > 0).cpu()
-                yield fi
+            def host_masks():  # each frame's masks on the host, as the session's are
+                for fi, _, masks in p.propagate_in_video(state, 0, frames):
+                    (masks > 0).cpu()
+                    yield fi
 
-        steps = gen()
-    times, last = [], time.perf_counter()
-    for _ in steps:
-        now = time.perf_counter()
-        times.append(now - last)
-        last = now
-    if not isinstance(engine, HFEngine):
-        for c in reversed(stack):
-            c.__exit__(None, None, None)
+            steps = host_masks()
+        times, last = [], time.perf_counter()
+        for _ in steps:
+            now = time.perf_counter()
+            times.append(now - last)
+            last = now
     return first, times
 
 
