@@ -80,7 +80,16 @@ def _palette(p: Path, size: tuple[int, int]) -> dict[int, np.ndarray]:
 
 
 def _binary(p: Path, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(_load(p, size).convert("L")) > 127
+    """One object's mask from its own PNG.
+
+    A palette PNG's non-zero indices (SA-V's 0/1 masks, as sam2's ``vos_inference`` writes
+    them), or a gray or RGB image's bright pixels (0/255 masks).
+    """
+    img = _load(p, size)
+    a = np.asarray(img)
+    if img.mode == "P" or (img.mode == "L" and a.max(initial=0) <= 1):
+        return a > 0
+    return np.asarray(img.convert("L")) > 127
 
 
 def _coco(p: Path, size: tuple[int, int]) -> dict[int, dict[int, np.ndarray]]:

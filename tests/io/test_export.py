@@ -153,6 +153,22 @@ def test_import_back_gives_the_same_masks(sess, tmp_path, fmt, source):
     fresh.close()
 
 
+def test_sav_masks_as_sam2_writes_them_read_back(tmp_path):
+    """sam2's vos_inference writes each object as a 0/1 palette PNG: index 1 is the object."""
+    m = np.zeros((6, 8), np.uint8)
+    m[2:4, 3:6] = 1
+    d = tmp_path / "003"
+    d.mkdir()
+    for f in range(2):
+        im = Image.fromarray(m, mode="P")
+        im.putpalette(s2.davis_palette())
+        im.save(d / f"{f:05d}.png")
+    Image.fromarray(m * 255).save(tmp_path / "003" / "00002.png")  # and a 0/255 gray one
+    got = s2.read_masks(tmp_path, (8, 6))
+    assert sorted(got) == [0, 1, 2]
+    assert all(np.array_equal(got[f][3], m > 0) for f in range(3))
+
+
 def test_import_errors_name_the_fix(sess, tmp_path):
     with pytest.raises(s2.ExportError, match="does not exist"):
         s2.read_masks(tmp_path / "nope", (96, 72))
