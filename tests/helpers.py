@@ -12,8 +12,11 @@ pytest's default ``prepend`` import mode puts this folder (tests/conftest.py's) 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
+
+import pytest
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None):
@@ -293,3 +296,17 @@ def send_from(handler, data: bytes, start: int, cut_at: int | None) -> bool:
         return True
     handler.wfile.write(body)
     return False
+
+
+@contextlib.contextmanager
+def sam2_unfilled():
+    """sam2's video predictor without its small-hole filling (``fill_hole_area``).
+
+    transformers' trackers fill no holes (they have no ``fill_hole_area``), so sam2 and
+    transformers on the same weights agree only with sam2's fill off.
+    """
+    import sam2.sam2_video_predictor as vp
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(vp, "fill_holes_in_mask_scores", lambda mask, max_area: mask)
+        yield

@@ -566,7 +566,11 @@ def mask_generator(
 
 
 def has_cuda_extension() -> bool:
-    """Whether sam2's optional CUDA extension (``sam2._C``, hole filling) is importable."""
+    """Whether sam2's optional CUDA extension (``sam2._C``) is importable.
+
+    sam2 uses it only to label connected components (filling small holes in masks); without
+    it, :mod:`sam2nb.model.holes` does the same on the CPU for CPU and GPU masks.
+    """
     try:
         from sam2 import _C  # noqa: F401
     except Exception:

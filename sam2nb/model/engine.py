@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import CheckpointError, ModelError
-from . import adapter, checkpoints, hf_models, lean
+from . import adapter, checkpoints, hf_models, holes, lean
 from . import device as devmod
 from .checkpoints import ModelSpec
 
@@ -35,9 +35,6 @@ _CURRENT_KEY: tuple | None = None
 
 
 def _quiet_sam2() -> None:
-    # sam2 warns on every mask that its optional CUDA extension is missing; without it only
-    # small-hole filling is skipped (sam2's own INSTALL.md). `sam2nb info` reports it once.
-    warnings.filterwarnings("ignore", message=r"cannot import name '_C' from 'sam2'")
     # sam2's transforms use torch.jit.script, which recent torch flags as deprecated
     warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated")
 
@@ -101,6 +98,7 @@ def build_model(
     from sam2.build_sam import build_sam2_video_predictor
 
     _quiet_sam2()
+    holes.install()  # without sam2's CUDA extension, sam2nb's connected components fill holes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_sam2_video_predictor(

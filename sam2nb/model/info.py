@@ -310,16 +310,20 @@ def diagnose(info: SystemInfo) -> list[Finding]:
                 "variants; the 'test' model (untrained) runs fast anywhere.",
             )
         )
-    if info.sam2_version and not info.sam2_extension:
-        out.append(
-            Finding(
-                "note",
-                "sam2's optional CUDA extension is not built: small holes in masks are not "
-                "filled (sam2's INSTALL.md: results stay the same in most cases).",
-            )
-        )
     order = {"error": 0, "warning": 1, "note": 2}
     return sorted(out, key=lambda f: order[f.level])
+
+
+def hole_filling(info: SystemInfo) -> str:
+    """Who fills sam2's small mask holes (``fill_hole_area``): its CUDA extension or sam2nb.
+
+    Example:
+        >>> hole_filling(SystemInfo(sam2_extension=False))[:16]
+        'filled by sam2nb'
+    """
+    if info.sam2_extension:
+        return "filled by sam2's CUDA extension"
+    return "filled by sam2nb (CPU and GPU masks; sam2's CUDA extension is not built)"
 
 
 def format_info(info: SystemInfo, findings: bool = True) -> str:
@@ -347,6 +351,8 @@ def format_info(info: SystemInfo, findings: bool = True) -> str:
             f"bf16: {g.bf16}   VRAM free {free} / {g.total_bytes / 1024**3:.1f} GiB"
         )
     lines.append(f"runs on     {info.device} in {info.dtype}")
+    if info.sam2_version:
+        lines.append(f"holes       {hole_filling(info)}")
     lines.append(f"checkpoints {', '.join(info.cached) or 'none cached'}   ({info.cache_dir})")
     if findings:
         for f in info.findings:  # wrapped at words: a notebook's output breaks long lines anywhere

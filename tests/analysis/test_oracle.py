@@ -81,7 +81,19 @@ def test_bounded_streaming_matches_official(engine, bedroom):
     assert sess.state_frames() < 51
 
 
-def test_device_resize_agrees_with_decoder_resize(engine, bedroom):
+@pytest.fixture
+def no_hole_filling(engine, monkeypatch):
+    """sam2's hole filling off, for comparisons of slightly different frames.
+
+    The fill is a step: background specks of up to 8 low-res pixels become 0.1. Random weights
+    leave speckled logits near 0, so frames a pixel level apart fill different specks (IoU
+    0.969 and 0.987, logits 0.28 apart, in the two tests below); that measures the specks, not
+    the resize. The scenarios above, on the same frames, run with the fill.
+    """
+    monkeypatch.setattr(engine.video_predictor, "fill_hole_area", 0)
+
+
+def test_device_resize_agrees_with_decoder_resize(engine, bedroom, no_hole_filling):
     """Frames resized on the device (not by decord) still agree closely with sam2.
 
     decord scales in YUV, we scale RGB: pixels differ by about 1 level. Random weights leave
@@ -95,7 +107,7 @@ def test_device_resize_agrees_with_decoder_resize(engine, bedroom):
     assert agree.logit_diff_max < 0.05
 
 
-def test_jpeg_folder_matches_official(engine, bedroom, tmp_path):
+def test_jpeg_folder_matches_official(engine, bedroom, tmp_path, no_hole_filling):
     video = s2.open_video(bedroom, end=14)
     for i in range(len(video)):
         cv2.imwrite(str(tmp_path / f"{i:05d}.jpg"), cv2.cvtColor(video[i], cv2.COLOR_RGB2BGR))

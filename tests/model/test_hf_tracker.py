@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import sam2_unfilled
 
 import sam2nb as s2
 from sam2nb.model.tracker import BoundedMemory, Snapshots, Tracker
@@ -40,7 +41,8 @@ def _iou(a, b):
 
 
 def test_the_test_model_through_transformers_gives_sam2s_masks(bedroom):
-    want = _script(_session("test", bedroom))
+    with sam2_unfilled():  # transformers fills no small holes; sam2 (as Meta's build) does
+        want = _script(_session("test", bedroom))
     got = _script(_session("test@hf", bedroom))
     ious = [_iou(want[f][o], got[f][o]) for f in want for o in want[f]]
     assert sorted(got[5]) == sorted(want[5]) == [1, 2]

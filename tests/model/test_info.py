@@ -178,3 +178,14 @@ def test_the_notebook_view_wraps_only_between_words():
         assert style.get("overflow-wrap") == "normal"  # not break-word
         assert style.get("white-space") == "pre-wrap"  # columns kept, long lines wrapped
     assert "NVIDIA H100 80GB HBM3" in page
+
+
+@pytest.mark.parametrize(
+    ("built", "needle"),
+    [(False, "filled by sam2nb (CPU and GPU masks"), (True, "filled by sam2's CUDA extension")],
+)
+def test_hole_filling_is_reported_not_missing(built, needle):
+    info = SystemInfo(torch_version="2.5.1", sam2_extension=built, **OK)
+    assert f"holes       {needle}" in format_info(info)
+    assert not [f for f in diagnose(info) if "hole" in f.message or "extension" in f.message]
+    assert "holes" not in format_info(SystemInfo(torch_version="2.5.1"))  # no sam2: no line
