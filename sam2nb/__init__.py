@@ -10,6 +10,8 @@ A flat public namespace::
 
 from ._version import __version__
 from .analysis.evaluate import JFResult, db_eval_boundary, db_eval_iou, evaluate
+from .analysis.jf_metrics import db_statistics
+from .analysis.jf_videos import VideosResult, evaluate_videos
 from .base.errors import (
     CheckpointError,
     ModelError,
@@ -100,6 +102,8 @@ from .prompts.log import (
 from .prompts.protocol import SessionLike
 from .storage.folders import holds_session, move_aside
 from .storage.store import FrameResult, MaskRecord, ResultStore, StoreError, encode_masks
+from .synthetic.benchmark import SyntheticSet, synthetic_benchmark
+from .synthetic.scenes import Scene, make_scene
 from .tracking.converge import Converge, Settled
 from .tracking.drift import DriftReport, check_drift, drift_scores
 from .tracking.folder import save_session
@@ -156,9 +160,16 @@ __all__ = [
     "synthetic_image",
     "synthetic_video",
     "JFResult",
+    "VideosResult",
+    "Scene",
+    "SyntheticSet",
+    "make_scene",
+    "synthetic_benchmark",
     "db_eval_boundary",
     "db_eval_iou",
+    "db_statistics",
     "evaluate",
+    "evaluate_videos",
     "import_masks",
     "read_masks",
     "FrameCache",

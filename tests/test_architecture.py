@@ -37,6 +37,7 @@ LAYERS = {
     "image": 5,
     "io": 6,
     "analysis": 7,
+    "synthetic": 7,
     "bench": 8,
     "batch": 8,
     "widgets": 9,

@@ -1,4 +1,4 @@
-"""The ``sam2nb`` command: info, models, download, lab, track, everything, jf, bench.
+"""The ``sam2nb`` command: info, models, download, lab, track, everything, jf, bench, synthetic.
 
 Example:
     $ sam2nb models
@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_parser as add_bench
     from .compare import add_parser as add_compare
     from .everything import add_parser as add_everything
+    from .synthetic import add_parser as add_synthetic
     from .track import add_parser
 
     add_parser(sub)
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_compare(sub)
     add_batch(sub)
+    add_synthetic(sub)
     return p
 
 

@@ -161,6 +161,13 @@ def get_spec(variant: str | ModelSpec) -> ModelSpec:
     if isinstance(variant, ModelSpec):
         return variant
     key = str(variant).strip().lower().replace(" ", "_")
+    if key == "instrument":
+        raise ModelError(
+            "'instrument' is not a model: it is sam2nb's test instrument (the true masks of a "
+            "generated video with injected faults), for scoring the tools that read masks. "
+            "Build it with sam2nb.synthetic.instrument.Instrument(truth, faults); for real "
+            "work load a model, e.g. sam2nb.load('tiny')."
+        )
     if key.endswith(".pt"):
         key = key[:-3]
     family = "sam2.1"
