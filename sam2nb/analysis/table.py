@@ -64,12 +64,13 @@ def track_table(
     rows: list[dict] = []
     flags: list[dict] = []  # where tracking may have gone wrong (see sam2nb.quality_table)
     prev: tuple[int, dict] = (-2, {})
+    seen: set[int] = set()  # objects visible on an earlier frame (for "appeared")
     drift = drift_scores(session.results)
     stale_of = getattr(session.results, "stale_frames", None)
     stale = {o: set(stale_of(o)) if stale_of is not None else set() for o in ids}
     for f in tqdm(frames, desc="track table", unit="frame", disable=not progress):
         recs = {o: r for o, r in session.results.frame(f).items() if o in ids}
-        flags += flag_frame(f, recs, prev, drift=drift)
+        flags += flag_frame(f, recs, prev, drift=drift, seen=seen)
         prev = (f, recs)
         for o, r in recs.items():
             row = {

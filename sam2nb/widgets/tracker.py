@@ -108,11 +108,14 @@ class VideoTracker(PromptApp):
         )  # fmt: skip
         self.stop_btn.add_class("sam2nb-stop")
         self.stop_btn.on_click(lambda _: self.stop())
+        from ..analysis.quality import TUNED_ON  # (pandas: loaded once the app is made)
+
         self.suspects: Any = None  # the "fix next" queue, made when first asked for
         self._suspects_stale = True
         self.fix_btn = W.Button(
             description="fix next", icon="flag", layout=W.Layout(width="auto"),
-            tooltip="go to the next place where a mask may have drifted, worst first (key f)",
+            tooltip="go to the next place where a mask may have drifted, worst first (key f). "
+            + TUNED_ON,
         )  # fmt: skip
         self.fix_btn.on_click(lambda _: self.guard(self.fix_next))
         self.drift_btn = W.Button(
