@@ -202,3 +202,21 @@ def test_plan_faults_is_reproducible_and_places_each_kind_where_it_happens():
         mine = sorted((f.start, f.end) for f in a if f.obj_id == o)
         assert all(e < s for (_, e), (s, _) in zip(mine, mine[1:], strict=False))
     assert plan_faults(lambda f: lab[f], N, first, [], kinds=["swap"]) == []  # no crossing
+
+
+@pytest.mark.slow
+def test_the_drift_benchmark_finds_injected_faults_and_ends_with_its_line(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "drift_flags.py"
+    out = subprocess.run([sys.executable, str(script), "--videos", "2", "--frames", "40",
+                          "--folder", str(tmp_path)], capture_output=True, text=True,
+                         timeout=600, check=True).stdout  # fmt: skip
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(r"drift: precision=([\d.]+) recall=([\d.]+)", last)
+    assert m, out
+    assert float(m.group(2)) >= 0.7, out  # the faults are found
+    assert "J&F before" in out and "held-out split (seed 202)" in out
