@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import sam2nb as s2
@@ -43,6 +42,7 @@ from sam2nb.analysis.quality import QualityRules, SuspectQueue, quality_table
 from sam2nb.analysis.quality import worst_segments as segments_of
 from sam2nb.synthetic.faults import FAULT_KINDS, Fault, plan_faults
 from sam2nb.synthetic.instrument import Instrument, Truth
+from sam2nb.synthetic.scenes import inside_point
 
 TRAIN_SEED, HELD_OUT_SEED = 101, 202
 WRONG_IOU = 0.7  # the simulated user calls a mask wrong below this IoU with the truth
@@ -74,11 +74,6 @@ class Run:
     prompts: dict = field(default_factory=dict)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    u = np.logical_or(a, b).sum()
-    return 1.0 if u == 0 else float(np.logical_and(a, b).sum() / u)
-
-
 def make_set(root: Path, seed: int, videos: int, frames: int) -> s2.SyntheticSet:
     """The split's videos (made once; an existing one of the same seed is read back)."""
     folder = root / f"seed{seed}-{videos}x{frames}"
@@ -106,11 +101,12 @@ def track(bench, name: str, kind: str, seed: int) -> Run | None:
         sess.add_object(int(o))
         sess.add_points(int(p["frame_idx"]), int(o), p["points"], p["labels"])
     sess.run(progress=False)
+    last: dict[int, int] = {}  # each object's last visible frame
+    for f in sess.results.frames():
+        last.update((o, f) for o, r in sess.results.frame(f).items() if r.visible)
     for o in sess.objects:
-        seen = [f for f in sess.results.frames() if sess.results.frame(f).get(o) is not None
-                and sess.results.frame(f)[o].visible]  # fmt: skip
-        if seen and seen[-1] > first[o]:
-            s2.check_drift(sess, first[o], seen[-1], obj_ids=[o], progress=False)
+        if last.get(o, -1) > first[o]:
+            s2.check_drift(sess, first[o], last[o], obj_ids=[o], progress=False)
     return Run(name, kind, faults, n, sess, truth, ann, prompts)
 
 
@@ -152,12 +148,6 @@ def tune(runs: list[Run]) -> QualityRules:
     return rules
 
 
-def _point(mask: np.ndarray) -> tuple[int, int]:
-    d = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
-    return int(x), int(y)
-
-
 def fix_next(run: Run, rules: QualityRules) -> dict:
     """Simulate "fix next" until every fault is corrected (or the steps run out)."""
     sess, truth = run.sess, run.truth
@@ -176,7 +166,7 @@ def fix_next(run: Run, rules: QualityRules) -> dict:
         for f in range(int(seg["start"]), int(seg["end"]) + 1):
             stored = sess.results.masks(f).get(o)
             g = truth.mask(f, o)
-            if stored is None or _iou(stored, g) < WRONG_IOU:
+            if stored is None or s2.db_eval_iou(g, stored) < WRONG_IOU:
                 wrong = f
                 break
         if wrong is None:
@@ -184,9 +174,9 @@ def fix_next(run: Run, rules: QualityRules) -> dict:
             continue
         g = truth.mask(wrong, o)
         if g.any():
-            sess.add_points(wrong, o, [_point(g)], [1])
+            sess.add_points(wrong, o, [inside_point(g)], [1])
         else:
-            sess.add_points(wrong, o, [_point(sess.results.masks(wrong)[o])], [0])
+            sess.add_points(wrong, o, [inside_point(sess.results.masks(wrong)[o])], [0])
         left -= {k for k in left if k[0] == o and k[1] <= wrong <= k[2]}
         if wrong < n - 1:
             bounded += sess.run(wrong, converge=True, progress=False)

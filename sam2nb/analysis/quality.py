@@ -67,8 +67,10 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
+from ..media.overlay import shift_mask
 from ..storage.store import ResultStore, StoreError, rle_iou
 from ..tracking.drift import drift_scores
+from .jf_metrics import db_eval_iou
 
 WEIGHTS = {"low_iou": 1.0, "weak": 1.0, "vanished": 2.0, "appeared": 1.0, "area": 1.0,
            "jump": 2.0, "shape": 2.0, "swap": 3.0, "overlap": 1.0, "drift": 2.0}  # fmt: skip
@@ -246,17 +248,8 @@ def _hidden_share(r: Any, p: Any, recs: dict, before: dict, o: int) -> float:
 
 def _aligned_iou(r: Any, p: Any) -> float:
     """IoU of a mask with the one before, moved so their boxes' centres meet (shape alone)."""
-    a, b = r.mask(), p.mask()
     (x0, y0), (x1, y1) = _centre(p.bbox), _centre(r.bbox)
-    dx, dy = int(round(x1 - x0)), int(round(y1 - y0))
-    h, w = b.shape
-    moved = np.zeros_like(b)
-    if abs(dx) < w and abs(dy) < h:
-        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-        moved[yd, xd] = b[ys, xs]
-    u = np.logical_or(a, moved).sum()
-    return 1.0 if u == 0 else float(np.logical_and(a, moved).sum() / u)
+    return db_eval_iou(r.mask(), shift_mask(p.mask(), x1 - x0, y1 - y0))
 
 
 def _row(
@@ -287,12 +280,13 @@ def _row(
         )
     p = before.get(o)
     # going out of (or into) the frame, or behind another object: the mask changes, rightly
-    edge = p is not None and (row["at_edge"] or _at_edge(p, rules))
+    left = p is not None and _at_edge(p, rules)  # the mask before touched the frame's edge
+    edge = left or (p is not None and row["at_edge"])
     if p is not None and (p.area or r.area) and r.area != p.area and rules.hidden <= 1:
         row["hidden_share"] = _hidden_share(r, p, recs, before, o)
     hidden = row["hidden_share"] >= rules.hidden  # NaN: not compared
     if p is not None:
-        if p.visible and not r.visible and not (_at_edge(p, rules) or hidden):
+        if p.visible and not r.visible and not (left or hidden):
             why["vanished"] = "not visible after a visible frame"
         elif r.visible and not p.visible and again and not (row["at_edge"] or hidden):
             why["appeared"] = "visible again after a frame where it was not"

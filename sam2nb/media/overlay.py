@@ -296,6 +296,25 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist(), strict=False))
 
 
+def shift_mask(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``mask`` moved by ``(dx, dy)`` whole pixels (what leaves the frame is cut off).
+
+    Example:
+        >>> m = np.zeros((3, 4), bool); m[1, 1] = True
+        >>> np.argwhere(shift_mask(m, 2, 1)).tolist()
+        [[2, 3]]
+    """
+    dx, dy = int(round(dx)), int(round(dy))
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = mask[ys, xs]
+    return out
+
+
 def overlay_frame(rgb: np.ndarray, masks: dict[int, np.ndarray], colors: dict,
                   opacity: float = 0.5) -> np.ndarray:  # fmt: skip
     """A frame with its masks painted on (fill and outline), like the scrubber shows it.

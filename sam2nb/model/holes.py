@@ -101,34 +101,6 @@ def get_connected_components(mask: Any) -> tuple[Any, Any]:
     return labels.to(mask.device), counts.to(mask.device)
 
 
-def fill_holes(mask: Any, max_area: int) -> Any:
-    """sam2's ``fill_holes_in_mask_scores`` on :func:`get_connected_components`, without sam2.
-
-    Background components (scores <= 0) of at most ``max_area`` pixels get the score 0.1, as
-    sam2's video predictor does to its low-resolution logits (``fill_hole_area=8``); for
-    trackers that do not (transformers' ``Sam2VideoModel``).
-
-    Args:
-        mask: mask scores ``(N, 1, H, W)``.
-        max_area: the largest hole filled, in pixels (> 0).
-
-    Example:
-        >>> import torch
-        >>> scores = torch.ones(1, 1, 6, 6)
-        >>> scores[0, 0, 2:4, 2:4] = -1.0  # a 4-pixel hole
-        >>> fill_holes(scores, 8)[0, 0, 1:5, 2].tolist()  # float32's 0.1
-        [1.0, 0.10000000149011612, 0.10000000149011612, 1.0]
-        >>> bool((fill_holes(scores, 3) == scores).all())  # 4 > 3: kept
-        True
-    """
-    import torch
-
-    if max_area <= 0:
-        raise ValueError(f"max_area must be positive, got {max_area}")
-    labels, areas = get_connected_components(mask <= 0)
-    return torch.where((labels > 0) & (areas <= max_area), 0.1, mask)
-
-
 def cuda_extension() -> bool:
     """Whether sam2's own CUDA extension (``sam2._C``) imports, so sam2 uses its kernel."""
     from .adapter import has_cuda_extension

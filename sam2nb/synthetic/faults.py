@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import SessionError
+from ..media.overlay import runs, shift_mask
 
 FAULT_KINDS = ("drift", "swap", "vanish", "leak", "jitter")
 MIN_AREA = 200  # pixels: an object smaller than this is not "well in view"
@@ -100,25 +101,6 @@ class Fault:
         return cls(**d)
 
 
-def shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """``mask`` moved by ``(dx, dy)`` whole pixels (what leaves the frame is cut off).
-
-    Example:
-        >>> m = np.zeros((3, 4), bool); m[1, 1] = True
-        >>> np.argwhere(shift(m, 2, 1)).tolist()
-        [[2, 3]]
-    """
-    dx, dy = int(round(dx)), int(round(dy))
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[yd, xd] = mask[ys, xs]
-    return out
-
-
 def faulty_mask(
     fault: Fault, frame_idx: int, truth: Callable[[int], np.ndarray], seed: int = 0
 ) -> np.ndarray:
@@ -140,10 +122,10 @@ def faulty_mask(
         return own | truth(int(fault.other))  # type: ignore[arg-type]
     if t == "drift":
         k = (frame_idx - fault.start + 1) * fault.step
-        return shift(own, k * fault.direction[0], k * fault.direction[1])
+        return shift_mask(own, k * fault.direction[0], k * fault.direction[1])
     rng = np.random.default_rng([seed, fault.obj_id, frame_idx])  # jitter: the same each time
     ang, r = rng.uniform(0, 2 * math.pi), rng.uniform(fault.step / 2, fault.step)
-    return shift(own, r * math.cos(ang), r * math.sin(ang))
+    return shift_mask(own, r * math.cos(ang), r * math.sin(ang))
 
 
 def _visible(labels: Callable[[int], np.ndarray], n: int) -> dict[int, np.ndarray]:
@@ -155,18 +137,6 @@ def _visible(labels: Callable[[int], np.ndarray], n: int) -> dict[int, np.ndarra
         for o, c in zip(ids.tolist(), counts.tolist(), strict=True):
             areas.setdefault(int(o), np.zeros(n, np.int64))[f] = c
     return areas
-
-
-def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
-    """Inclusive ``(start, end)`` runs of True."""
-    out, s = [], None
-    for i, v in enumerate(ok.tolist() + [False]):
-        if v and s is None:
-            s = i
-        elif not v and s is not None:
-            out.append((s, i - 1))
-            s = None
-    return out
 
 
 def plan_faults(
@@ -221,7 +191,7 @@ def plan_faults(
             return []
         ok = areas[o] >= MIN_AREA
         ok[: first + 3] = False
-        return [(a, b) for a, b in _runs(ok) if b - a >= 5]
+        return [(a, b - 1) for a, b in runs(ok) if b - a >= 6]
 
     pairs = {"swap": "cross", "leak": "near"}
     for kind in sorted(kinds, key=lambda k: k not in pairs):  # the constrained kinds first

@@ -277,9 +277,7 @@ class Scene:
         }
 
     def _prompt(self, vis: np.ndarray, x0: int, y0: int, frame_idx: int) -> dict:
-        pad = np.pad(vis.astype(np.uint8), 1)
-        dist = cv2.distanceTransform(pad, cv2.DIST_L2, 5)[1:-1, 1:-1]
-        py, px = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        px, py = inside_point(vis)
         ys, xs = np.nonzero(vis)
         box = [
             x0 + int(xs.min()),
@@ -431,6 +429,19 @@ class Scene:
                 "end": int(frames[0]) + b,
             }
         ]
+
+
+def inside_point(mask: np.ndarray) -> tuple[int, int]:
+    """``(x, y)`` of the mask's pixel farthest from its edge: where a user clicks on it.
+
+    Example:
+        >>> m = np.zeros((5, 9), bool); m[1:4, 2:5] = True
+        >>> inside_point(m)  # the 3x3 square's centre
+        (3, 2)
+    """
+    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(x), int(y)
 
 
 def _shoelace(poly: np.ndarray) -> float:

@@ -271,15 +271,6 @@ def test_a_batch_fills_each_mask_on_its_own():
     assert int((out != s).sum()) == 8 + 4 + 5 + 1
 
 
-def test_fill_holes_is_sam2s_fill_without_sam2():
-    rng = np.random.default_rng(3)
-    scores = torch.from_numpy(rng.normal(size=(3, 1, 64, 64)).astype(np.float32))
-    for area in (1, 8, 30):
-        assert torch.equal(holes.fill_holes(scores, area), fill(scores, area))
-    with pytest.raises(ValueError, match="positive"):
-        holes.fill_holes(scores, 0)
-
-
 def test_sam2_image_transforms_fill_holes_and_remove_sprinkles():
     from sam2.utils.transforms import SAM2Transforms
 

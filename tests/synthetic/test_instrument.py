@@ -9,8 +9,9 @@ import pytest
 
 import sam2nb as s2
 from sam2nb.base.errors import ModelError, SessionError
+from sam2nb.media.overlay import shift_mask
 from sam2nb.model.tracker import Tracker
-from sam2nb.synthetic.faults import FAULT_KINDS, Fault, faulty_mask, plan_faults, shift
+from sam2nb.synthetic.faults import FAULT_KINDS, Fault, faulty_mask, plan_faults
 from sam2nb.synthetic.instrument import LABEL, Instrument, InstrumentTracker, Truth
 
 N, H, W = 24, 360, 640
@@ -89,7 +90,7 @@ def test_faulty_masks_are_what_the_table_says():
     lab = _truth()[10]
     t = lambda o: lab == o  # noqa: E731
     drift = Fault("drift", 1, 10, 20, step=3.0, direction=(1.0, 0.0))
-    assert np.array_equal(faulty_mask(drift, 12, t), shift(t(1), 9, 0))
+    assert np.array_equal(faulty_mask(drift, 12, t), shift_mask(t(1), 9, 0))
     assert not faulty_mask(Fault("vanish", 1, 10, 12), 10, t).any()
     assert np.array_equal(faulty_mask(Fault("swap", 1, 10, 12, other=2), 11, t), t(2))
     assert np.array_equal(faulty_mask(Fault("leak", 1, 10, 12, other=2), 11, t), t(1) | t(2))
